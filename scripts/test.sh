@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# test.sh - from a fresh Debian 12 machine to the full test suite passing:
+# installs dependencies, builds with warnings as errors, runs every test
+# with ctest, then builds again with ASan+UBSan and runs everything again.
+#
+#   scripts/test.sh              everything
+#   DONUT_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() { # build-dir cmake-args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DDONUT_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs")
+}
+
+echo "== build and test (RelWithDebInfo)"
+run_suite build
+
+if [ -z "${DONUT_SKIP_SANITIZE:-}" ]; then
+  echo "== build and test with ASan+UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DDONUT_SANITIZE=ON \
+      -DDONUT_BUILD_BENCH=OFF
+fi

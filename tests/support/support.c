@@ -1,0 +1,107 @@
+/* support.c - the failing allocator and data-file helpers used by the
+ * tests (see test_support.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+static long fail_at, calls, live;
+
+/* A small header records the size so realloc/free keep `live` exact. */
+typedef struct {
+  size_t n;
+  size_t pad;
+} hdr;
+
+static void *t_malloc(size_t n) {
+  if (fail_at && ++calls == fail_at)
+    return NULL;
+  if (!fail_at)
+    calls++;
+  hdr *h = malloc(sizeof(hdr) + n);
+  if (!h)
+    return NULL;
+  h->n = n;
+  live++;
+  return h + 1;
+}
+
+static void *t_realloc(void *p, size_t n) {
+  if (!p)
+    return t_malloc(n);
+  if (fail_at && ++calls == fail_at)
+    return NULL;
+  if (!fail_at)
+    calls++;
+  hdr *h = realloc((hdr *)p - 1, sizeof(hdr) + n);
+  if (!h)
+    return NULL;
+  h->n = n;
+  return h + 1;
+}
+
+static void t_free(void *p) {
+  if (!p)
+    return;
+  live--;
+  free((hdr *)p - 1);
+}
+
+void dn_test_fail_alloc_at(long n) {
+  fail_at = n;
+  calls = 0;
+  live = 0;
+  dn_replace_allocator(t_malloc, t_realloc, t_free);
+}
+
+void dn_test_alloc_reset(void) { dn_replace_allocator(NULL, NULL, NULL); }
+
+long dn_test_alloc_calls(void) { return calls; }
+
+long dn_test_alloc_live(void) { return live; }
+
+char *dn_test_read_data(const char *name, size_t *len_out) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", DN_TEST_DATA_DIR, name);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long sz = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)sz + 1);
+  if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (!buf)
+    return NULL;
+  buf[sz] = '\0';
+  if (len_out)
+    *len_out = (size_t)sz;
+  return buf;
+}
+
+void dn_test_every_alloc_failure(int (*fn)(void *), void *ud) {
+  for (long n = 1; n < 100000; n++) {
+    dn_test_fail_alloc_at(n);
+    int rc = fn(ud);
+    long leaked = dn_test_alloc_live();
+    long made = dn_test_alloc_calls();
+    dn_test_alloc_reset();
+    if (leaked != 0)
+      fail_msg("allocation failure %ld leaked %ld blocks", n, leaked);
+    if (made < n) {
+      /* No allocation failed: the run must have succeeded. */
+      if (rc != 0)
+        fail_msg("run without failure returned %d", rc);
+      return;
+    }
+    if (rc != DN_ENOMEM)
+      fail_msg("allocation %ld failed but call returned %d (%s)", n, rc,
+               dn_strerror(rc));
+  }
+  fail_msg("too many allocations");
+}
