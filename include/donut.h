@@ -9,5 +9,6 @@
 #include "donut/common.h"
 #include "donut/uri.h"
 #include "donut/uritpl.h"
+#include "donut/store.h"
 
 #endif /* DONUT_H */
