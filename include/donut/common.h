@@ -87,6 +87,13 @@ typedef struct dn_slice {
   size_t len;
 } dn_slice;
 
+/* One header field: a name and a value, both borrowed. Used for request
+ * headers handed to the library and for response headers it returns. */
+typedef struct dn_header {
+  dn_slice name;
+  dn_slice value;
+} dn_header;
+
 /* Builds a slice over a NUL-terminated string (NULL gives an empty slice). */
 DN_EXTERN dn_slice dn_slice_from_cstr(const char *s);
 
