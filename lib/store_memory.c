@@ -1,0 +1,796 @@
+/* store_memory.c - the in-process memory store: byte-budgeted, LRU-evicting,
+ * sharded.
+ *
+ * Keys are hashed once with XXH3; the top bits pick one of a power-of-two
+ * number of shards, the low bits pick a bucket in that shard's chained hash
+ * table. Each shard has its own mutex, table, LRU list (newest at head) and
+ * counters, so threads touching different shards never contend. An entry
+ * holds a reference to the caller's dn_blob; a hit takes another reference
+ * under the shard lock and copies no bytes. Everything that is freed
+ * (replaced, deleted, expired or evicted entries) is unlinked under the
+ * lock and released after it is dropped.
+ *
+ * Every entry is charged a number of bytes (see entry_base, value_charge
+ * and docs/stores.md); the sum is one atomic counter compared with the
+ * budget. A write that takes the store over budget evicts from the tail of
+ * its own shard first, then from the other shards, so eviction is LRU per
+ * shard and approximately LRU overall. Expired entries are removed when a
+ * lookup meets them and otherwise age out through the LRU like any other.
+ *
+ * The same key space also holds index sets (index_add/index_members):
+ * deduplicated member lists with an open-addressing table for lookups,
+ * charged against the same budget.
+ */
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "blob.h"
+#include "store.h"
+
+#define MEM_MAX_SHARDS 1024u /* shard index comes from the top 10 bits */
+#define MEM_SHARD_SHIFT 54   /* 64 - log2(MEM_MAX_SHARDS) */
+#define MEM_DEFAULT_SHARDS 16u
+#define MEM_MIN_BUCKETS 16u
+#define MEM_CACHELINE 64u
+/* The hash table doubles when it holds as many entries as buckets, so it
+ * has between one and two bucket pointers per entry: charge two. */
+#define MEM_SLOT_CHARGE (2 * sizeof(void *))
+/* A set's first member array holds this many; it doubles when full. */
+#define MEM_SET_MIN_CAP 4u
+
+typedef struct set_member {
+  uint64_t hash;
+  size_t len;
+  char data[]; /* len bytes, then a NUL */
+} set_member;
+
+/* An index set: members in insertion order, and a linear-probing table of
+ * (index + 1) into items, 0 meaning empty, sized twice the capacity. */
+typedef struct mset {
+  set_member **items;
+  size_t count, cap;
+  uint32_t *slots;
+  size_t nslots;
+  size_t bytes; /* charge of the set: struct, arrays and members */
+} mset;
+
+typedef struct entry {
+  struct entry *newer, *older; /* LRU neighbours */
+  struct entry *chain;         /* next in the bucket; also the free list */
+  uint64_t hash;
+  uint64_t expires; /* on the store clock, in ms; 0 = never */
+  size_t charge;    /* bytes accounted for this entry */
+  dn_blob *value;   /* a value, or ... */
+  mset *set;        /* ... an index set: exactly one is not NULL */
+  size_t klen;
+  char key[];
+} entry;
+
+typedef struct shard {
+  alignas(MEM_CACHELINE) pthread_mutex_t lock;
+  entry **buckets;
+  size_t mask; /* buckets - 1 */
+  size_t count;
+  entry *head, *tail; /* newest and oldest */
+  uint64_t hits, misses, evictions;
+} shard;
+
+typedef struct mem_store {
+  shard *shards;
+  void *shards_mem; /* the allocation shards are aligned within */
+  size_t shard_mask;
+  size_t budget, item_cap;
+  uint64_t (*now_ms)(void *ud);
+  void *clock_ud;
+  char pad0[MEM_CACHELINE]; /* keep the two hot atomics on their own lines */
+  atomic_size_t bytes;
+  char pad1[MEM_CACHELINE];
+  _Atomic uint64_t seq;
+} mem_store;
+
+/* Set member preparation: everything index_add allocates before it
+ * commits, so that a failure changes nothing. */
+typedef struct set_prep {
+  set_member *m;
+  set_member **items; /* new arrays when the set grows, else NULL */
+  uint32_t *slots;
+  size_t cap, nslots;
+  size_t bytes; /* the set's charge after commit */
+} set_prep;
+
+/* ---- accounting -----------------------------------------------------------
+ */
+
+/* Bytes one allocation of n really takes, modelled on glibc malloc on
+ * 64-bit: an 8-byte chunk header, 16-byte granularity, 32-byte minimum. */
+static size_t alloc_charge(size_t n) {
+  size_t c = (n + 8 + 15) & ~(size_t)15;
+  return c < 32 ? 32 : c;
+}
+
+/* The entry allocation (struct plus key) and its share of the hash table. */
+static size_t entry_base(size_t klen) {
+  return alloc_charge(sizeof(entry) + klen) + MEM_SLOT_CHARGE;
+}
+
+static int value_charge(const mem_store *ms, size_t klen, size_t vlen,
+                        size_t *out) {
+  if (klen > ms->item_cap || vlen > ms->item_cap)
+    return DN_ETOOBIG;
+  size_t c = entry_base(klen) + alloc_charge(sizeof(dn_blob) + vlen + 1);
+  if (c > ms->item_cap)
+    return DN_ETOOBIG;
+  *out = c;
+  return 0;
+}
+
+static bool over_budget(mem_store *ms) {
+  return atomic_load_explicit(&ms->bytes, memory_order_relaxed) > ms->budget;
+}
+
+/* ---- time -----------------------------------------------------------------
+ */
+
+static uint64_t monotonic_ms(void *ud) {
+  (void)ud;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t expiry(const mem_store *ms, uint64_t ttl_ms) {
+  if (!ttl_ms)
+    return 0;
+  uint64_t now = ms->now_ms(ms->clock_ud);
+  return now > UINT64_MAX - ttl_ms ? UINT64_MAX : now + ttl_ms;
+}
+
+/* ---- entries, LRU and the hash table --------------------------------------
+ */
+
+static uint64_t key_hash(dn_slice k) { return XXH3_64bits(k.ptr, k.len); }
+
+static bool bad_slice(dn_slice s) { return !s.ptr && s.len; }
+
+static shard *shard_for(mem_store *ms, uint64_t h) {
+  return &ms->shards[(size_t)(h >> MEM_SHARD_SHIFT) & ms->shard_mask];
+}
+
+static entry *entry_new(uint64_t h, dn_slice key) {
+  entry *e = dn__malloc(sizeof *e + key.len);
+  if (!e)
+    return NULL;
+  memset(e, 0, sizeof *e);
+  e->hash = h;
+  e->klen = key.len;
+  if (key.len)
+    memcpy(e->key, key.ptr, key.len);
+  return e;
+}
+
+static void set_free(mset *s) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->count; i++)
+    dn__free(s->items[i]);
+  dn__free(s->items);
+  dn__free(s->slots);
+  dn__free(s);
+}
+
+static void free_garbage(entry *e) {
+  while (e) {
+    entry *next = e->chain;
+    dn_blob_unref(e->value);
+    set_free(e->set);
+    dn__free(e);
+    e = next;
+  }
+}
+
+static void lru_unlink(shard *sh, entry *e) {
+  if (e->newer)
+    e->newer->older = e->older;
+  else
+    sh->head = e->older;
+  if (e->older)
+    e->older->newer = e->newer;
+  else
+    sh->tail = e->newer;
+  e->newer = e->older = NULL;
+}
+
+static void lru_push(shard *sh, entry *e) {
+  e->newer = NULL;
+  e->older = sh->head;
+  if (sh->head)
+    sh->head->newer = e;
+  else
+    sh->tail = e;
+  sh->head = e;
+}
+
+static void lru_touch(shard *sh, entry *e) {
+  if (sh->head == e)
+    return;
+  lru_unlink(sh, e);
+  lru_push(sh, e);
+}
+
+/* Unlinks *pp from its bucket and the LRU and puts it on *garbage. */
+static void remove_entry(mem_store *ms, shard *sh, entry **pp,
+                         entry **garbage) {
+  entry *e = *pp;
+  *pp = e->chain;
+  lru_unlink(sh, e);
+  sh->count--;
+  atomic_fetch_sub_explicit(&ms->bytes, e->charge, memory_order_relaxed);
+  e->chain = *garbage;
+  *garbage = e;
+}
+
+static void link_entry(mem_store *ms, shard *sh, entry *e) {
+  entry **b = &sh->buckets[e->hash & sh->mask];
+  e->chain = *b;
+  *b = e;
+  lru_push(sh, e);
+  sh->count++;
+  atomic_fetch_add_explicit(&ms->bytes, e->charge, memory_order_relaxed);
+}
+
+/* Finds the entry for key. An expired one is removed (onto *garbage) and
+ * reported absent. *where receives the link pointing at the entry. */
+static entry *find_live(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
+                        entry ***where, entry **garbage) {
+  entry **pp = &sh->buckets[h & sh->mask];
+  for (entry *e; (e = *pp) != NULL; pp = &e->chain) {
+    if (e->hash != h || e->klen != key.len ||
+        (key.len && memcmp(e->key, key.ptr, key.len) != 0))
+      continue;
+    if (e->expires && ms->now_ms(ms->clock_ud) >= e->expires) {
+      remove_entry(ms, sh, pp, garbage);
+      return NULL;
+    }
+    if (where)
+      *where = pp;
+    return e;
+  }
+  return NULL;
+}
+
+/* Makes sure one more entry fits at load factor 1, doubling the table.
+ * The rehash is O(entries in the shard) under its lock. */
+static int reserve_slot(shard *sh) {
+  size_t n = sh->mask + 1;
+  if (sh->count < n)
+    return 0;
+  if (n > SIZE_MAX / 2 / sizeof(entry *))
+    return DN_ENOMEM;
+  entry **nb = dn__calloc(n * 2, sizeof *nb);
+  if (!nb)
+    return DN_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    entry *next;
+    for (entry *e = sh->buckets[i]; e; e = next) {
+      next = e->chain;
+      size_t j = e->hash & (n * 2 - 1);
+      e->chain = nb[j];
+      nb[j] = e;
+    }
+  }
+  dn__free(sh->buckets);
+  sh->buckets = nb;
+  sh->mask = n * 2 - 1;
+  return 0;
+}
+
+/* Evicts from the shard's LRU tail while the store is over budget, never
+ * evicting `keep` (the entry the caller just wrote). */
+static void evict_locked(mem_store *ms, shard *sh, const entry *keep,
+                         entry **garbage) {
+  while (over_budget(ms)) {
+    entry *victim = sh->tail;
+    if (!victim || victim == keep)
+      return;
+    entry **pp = &sh->buckets[victim->hash & sh->mask];
+    while (*pp != victim)
+      pp = &(*pp)->chain;
+    remove_entry(ms, sh, pp, garbage);
+    sh->evictions++;
+  }
+}
+
+/* After a write: when its own shard could not bring the store within
+ * budget, evicts from the others in turn, one lock at a time. */
+static void evict_others(mem_store *ms, const shard *from) {
+  size_t start = (size_t)(from - ms->shards);
+  for (size_t i = 1; i <= ms->shard_mask && over_budget(ms); i++) {
+    shard *sh = &ms->shards[(start + i) & ms->shard_mask];
+    entry *garbage = NULL;
+    pthread_mutex_lock(&sh->lock);
+    evict_locked(ms, sh, NULL, &garbage);
+    pthread_mutex_unlock(&sh->lock);
+    free_garbage(garbage);
+  }
+}
+
+/* ---- values ---------------------------------------------------------------
+ */
+
+static dn_blob *lookup_ref(mem_store *ms, dn_slice key) {
+  uint64_t h = key_hash(key);
+  shard *sh = shard_for(ms, h);
+  entry *garbage = NULL;
+  dn_blob *b = NULL;
+  pthread_mutex_lock(&sh->lock);
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  if (e && e->value) {
+    lru_touch(sh, e);
+    b = dn_blob_ref(e->value);
+    sh->hits++;
+  } else {
+    sh->misses++;
+  }
+  pthread_mutex_unlock(&sh->lock);
+  free_garbage(garbage);
+  return b;
+}
+
+/* Each lookup locks one shard briefly. The sequence is read afterwards with
+ * acquire ordering: it is never older than any bump that happened before a
+ * write the lookups observed (see docs/stores.md). */
+static int mem_get_multi(void *self, const dn_slice *keys, size_t n,
+                         dn_blob **out, uint64_t *seq) {
+  mem_store *ms = self;
+  if (n && (!keys || !out))
+    return DN_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = NULL;
+    if (bad_slice(keys[i]))
+      return DN_EINVAL;
+  }
+  for (size_t i = 0; i < n; i++)
+    out[i] = lookup_ref(ms, keys[i]);
+  if (seq)
+    *seq = atomic_load_explicit(&ms->seq, memory_order_acquire);
+  return 0;
+}
+
+static int insert_value(mem_store *ms, entry *ne, int mode) {
+  shard *sh = shard_for(ms, ne->hash);
+  dn_slice key = {ne->key, ne->klen};
+  entry *garbage = NULL, **pp = NULL;
+  int rc = 0;
+  pthread_mutex_lock(&sh->lock);
+  entry *old = find_live(ms, sh, ne->hash, key, &pp, &garbage);
+  if (old && mode == DN_STORE_ADD) {
+    rc = DN_EEXIST;
+    goto out;
+  }
+  if (old)
+    remove_entry(ms, sh, pp, &garbage);
+  else if ((rc = reserve_slot(sh)) != 0)
+    goto out;
+  link_entry(ms, sh, ne);
+  evict_locked(ms, sh, ne, &garbage);
+out:
+  pthread_mutex_unlock(&sh->lock);
+  free_garbage(garbage);
+  if (!rc)
+    evict_others(ms, sh);
+  return rc;
+}
+
+static int mem_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
+                   int mode) {
+  mem_store *ms = self;
+  if (!value || bad_slice(key) ||
+      (mode != DN_STORE_SET && mode != DN_STORE_ADD))
+    return DN_EINVAL;
+  size_t charge;
+  int rc = value_charge(ms, key.len, value->len, &charge);
+  if (rc)
+    return rc;
+  entry *e = entry_new(key_hash(key), key);
+  if (!e)
+    return DN_ENOMEM;
+  e->value = dn_blob_ref(value);
+  e->charge = charge;
+  e->expires = expiry(ms, ttl_ms);
+  rc = insert_value(ms, e, mode);
+  if (rc) {
+    e->chain = NULL;
+    free_garbage(e);
+  }
+  return rc;
+}
+
+static int mem_set_multi(void *self, const dn_slice *keys,
+                         dn_blob *const *values, size_t n, uint64_t ttl_ms) {
+  if (n && (!keys || !values))
+    return DN_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    int rc = mem_set(self, keys[i], values[i], ttl_ms, DN_STORE_SET);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static int mem_del(void *self, dn_slice key) {
+  mem_store *ms = self;
+  if (bad_slice(key))
+    return DN_EINVAL;
+  uint64_t h = key_hash(key);
+  shard *sh = shard_for(ms, h);
+  entry *garbage = NULL, **pp = NULL;
+  pthread_mutex_lock(&sh->lock);
+  if (find_live(ms, sh, h, key, &pp, &garbage))
+    remove_entry(ms, sh, pp, &garbage);
+  pthread_mutex_unlock(&sh->lock);
+  free_garbage(garbage);
+  return 0;
+}
+
+/* ---- the invalidation sequence --------------------------------------------
+ */
+
+static int mem_seq_get(void *self, uint64_t *out) {
+  mem_store *ms = self;
+  if (!out)
+    return DN_EINVAL;
+  *out = atomic_load_explicit(&ms->seq, memory_order_acquire);
+  return 0;
+}
+
+static int mem_seq_bump(void *self, uint64_t *out) {
+  mem_store *ms = self;
+  uint64_t v = atomic_fetch_add_explicit(&ms->seq, 1, memory_order_acq_rel);
+  if (out)
+    *out = v + 1;
+  return 0;
+}
+
+/* ---- index sets -----------------------------------------------------------
+ */
+
+static bool set_find(const mset *s, uint64_t mh, dn_slice m) {
+  if (!s->nslots)
+    return false;
+  size_t mask = s->nslots - 1;
+  for (size_t i = mh & mask; s->slots[i]; i = (i + 1) & mask) {
+    const set_member *x = s->items[s->slots[i] - 1];
+    if (x->hash == mh && x->len == m.len &&
+        (!m.len || memcmp(x->data, m.ptr, m.len) == 0))
+      return true;
+  }
+  return false;
+}
+
+static void slot_put(uint32_t *slots, size_t nslots, uint64_t mh,
+                     size_t index) {
+  size_t mask = nslots - 1, i = mh & mask;
+  while (slots[i])
+    i = (i + 1) & mask;
+  slots[i] = (uint32_t)(index + 1);
+}
+
+static void set_prep_free(set_prep *p) {
+  dn__free(p->m);
+  dn__free(p->items);
+  dn__free(p->slots);
+  memset(p, 0, sizeof *p);
+}
+
+/* Allocates the new member and, when the set is full, bigger arrays with
+ * the existing members already placed. */
+static int set_prepare(const mset *s, dn_slice m, uint64_t mh, set_prep *p) {
+  memset(p, 0, sizeof *p);
+  p->m = dn__malloc(sizeof *p->m + m.len + 1);
+  if (!p->m)
+    return DN_ENOMEM;
+  p->m->hash = mh;
+  p->m->len = m.len;
+  if (m.len)
+    memcpy(p->m->data, m.ptr, m.len);
+  p->m->data[m.len] = '\0';
+  p->bytes = s->bytes + alloc_charge(sizeof *p->m + m.len + 1);
+  if (s->count < s->cap)
+    return 0;
+  size_t cap = s->cap ? s->cap * 2 : MEM_SET_MIN_CAP;
+  if (cap > UINT32_MAX / 4) {
+    set_prep_free(p);
+    return DN_ETOOBIG;
+  }
+  p->items = dn__malloc(cap * sizeof *p->items);
+  p->slots = dn__calloc(cap * 2, sizeof *p->slots);
+  if (!p->items || !p->slots) {
+    set_prep_free(p);
+    return DN_ENOMEM;
+  }
+  p->cap = cap;
+  p->nslots = cap * 2;
+  for (size_t i = 0; i < s->count; i++) {
+    p->items[i] = s->items[i];
+    slot_put(p->slots, p->nslots, s->items[i]->hash, i);
+  }
+  p->bytes += alloc_charge(cap * sizeof *p->items) +
+              alloc_charge(p->nslots * sizeof *p->slots);
+  if (s->cap)
+    p->bytes -= alloc_charge(s->cap * sizeof *s->items) +
+                alloc_charge(s->nslots * sizeof *s->slots);
+  return 0;
+}
+
+static void set_commit(mset *s, set_prep *p) {
+  if (p->items) {
+    dn__free(s->items);
+    dn__free(s->slots);
+    s->items = p->items;
+    s->slots = p->slots;
+    s->cap = p->cap;
+    s->nslots = p->nslots;
+  }
+  s->items[s->count] = p->m;
+  slot_put(s->slots, s->nslots, p->m->hash, s->count);
+  s->count++;
+  s->bytes = p->bytes;
+  memset(p, 0, sizeof *p);
+}
+
+static int set_add_existing(mem_store *ms, shard *sh, entry *e, dn_slice m,
+                            uint64_t expires) {
+  uint64_t mh = key_hash(m);
+  if (!set_find(e->set, mh, m)) {
+    set_prep p;
+    int rc = set_prepare(e->set, m, mh, &p);
+    if (rc)
+      return rc;
+    size_t charge = entry_base(e->klen) + p.bytes;
+    if (charge > ms->item_cap) {
+      set_prep_free(&p);
+      return DN_ETOOBIG;
+    }
+    set_commit(e->set, &p);
+    atomic_fetch_add_explicit(&ms->bytes, charge - e->charge,
+                              memory_order_relaxed);
+    e->charge = charge;
+  }
+  e->expires = expires;
+  lru_touch(sh, e);
+  return 0;
+}
+
+static int set_add_new(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
+                       dn_slice m, uint64_t expires, entry **out) {
+  int rc = reserve_slot(sh);
+  if (rc)
+    return rc;
+  set_prep p = {0};
+  entry *e = entry_new(h, key);
+  mset *s = dn__calloc(1, sizeof *s);
+  if (!e || !s) {
+    rc = DN_ENOMEM;
+    goto fail;
+  }
+  s->bytes = alloc_charge(sizeof *s);
+  if ((rc = set_prepare(s, m, key_hash(m), &p)) != 0)
+    goto fail;
+  e->charge = entry_base(key.len) + p.bytes;
+  if (e->charge > ms->item_cap) {
+    rc = DN_ETOOBIG;
+    goto fail;
+  }
+  set_commit(s, &p);
+  e->set = s;
+  e->expires = expires;
+  link_entry(ms, sh, e);
+  *out = e;
+  return 0;
+fail:
+  set_prep_free(&p);
+  dn__free(s);
+  dn__free(e);
+  return rc;
+}
+
+static int mem_index_add(void *self, dn_slice key, dn_slice member,
+                         uint64_t ttl_ms) {
+  mem_store *ms = self;
+  if (bad_slice(key) || bad_slice(member))
+    return DN_EINVAL;
+  uint64_t h = key_hash(key), expires = expiry(ms, ttl_ms);
+  shard *sh = shard_for(ms, h);
+  entry *garbage = NULL;
+  int rc;
+  pthread_mutex_lock(&sh->lock);
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  if (e && !e->set)
+    rc = DN_EEXIST;
+  else if (e)
+    rc = set_add_existing(ms, sh, e, member, expires);
+  else
+    rc = set_add_new(ms, sh, h, key, member, expires, &e);
+  if (!rc)
+    evict_locked(ms, sh, e, &garbage);
+  pthread_mutex_unlock(&sh->lock);
+  free_garbage(garbage);
+  if (!rc)
+    evict_others(ms, sh);
+  return rc;
+}
+
+/* Copies the members into the layout dn_strings_free releases: separately
+ * allocated items and lens arrays, each item allocated on its own. */
+static int set_copy(const mset *s, dn_strings *out) {
+  dn_strings r = {0};
+  r.items = dn__calloc(s->count, sizeof *r.items);
+  r.lens = dn__calloc(s->count, sizeof *r.lens);
+  if (!r.items || !r.lens)
+    goto oom;
+  for (; r.count < s->count; r.count++) {
+    const set_member *m = s->items[r.count];
+    r.items[r.count] = dn__strndup(m->data, m->len);
+    if (!r.items[r.count])
+      goto oom;
+    r.lens[r.count] = m->len;
+  }
+  *out = r;
+  return 0;
+oom:
+  for (size_t i = 0; i < r.count; i++)
+    dn__free(r.items[i]);
+  dn__free(r.items);
+  dn__free(r.lens);
+  return DN_ENOMEM;
+}
+
+static int mem_index_members(void *self, dn_slice key, dn_strings *out) {
+  mem_store *ms = self;
+  if (!out || bad_slice(key))
+    return DN_EINVAL;
+  uint64_t h = key_hash(key);
+  shard *sh = shard_for(ms, h);
+  entry *garbage = NULL;
+  int rc = 0;
+  pthread_mutex_lock(&sh->lock);
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  if (e && e->set) {
+    rc = set_copy(e->set, out);
+    lru_touch(sh, e);
+  } else {
+    memset(out, 0, sizeof *out);
+  }
+  pthread_mutex_unlock(&sh->lock);
+  free_garbage(garbage);
+  return rc;
+}
+
+/* ---- stats, life cycle ----------------------------------------------------
+ */
+
+static int mem_stats(void *self, dn_store_stats *out) {
+  mem_store *ms = self;
+  if (!out)
+    return DN_EINVAL;
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i <= ms->shard_mask; i++) {
+    shard *sh = &ms->shards[i];
+    pthread_mutex_lock(&sh->lock);
+    out->items += sh->count;
+    out->hits += sh->hits;
+    out->misses += sh->misses;
+    out->evictions += sh->evictions;
+    pthread_mutex_unlock(&sh->lock);
+  }
+  out->bytes = atomic_load_explicit(&ms->bytes, memory_order_relaxed);
+  out->limit_bytes = ms->budget;
+  return 0;
+}
+
+static void shard_fini(shard *sh) {
+  entry *e = sh->head;
+  while (e) {
+    entry *older = e->older;
+    e->chain = NULL;
+    free_garbage(e);
+    e = older;
+  }
+  dn__free(sh->buckets);
+  pthread_mutex_destroy(&sh->lock);
+}
+
+/* Tears down the first n shards (all of them once the store is built). */
+static void mem_free(mem_store *ms, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    shard_fini(&ms->shards[i]);
+  dn__free(ms->shards_mem);
+  dn__free(ms);
+}
+
+static void mem_destroy(void *self) {
+  mem_store *ms = self;
+  mem_free(ms, ms->shard_mask + 1);
+}
+
+static const dn_store_ops memory_ops = {
+    .version = DN_STORE_OPS_VERSION,
+    .name = "memory",
+    .get_multi = mem_get_multi,
+    .set = mem_set,
+    .set_multi = mem_set_multi,
+    .del = mem_del,
+    .seq_get = mem_seq_get,
+    .seq_bump = mem_seq_bump,
+    .index_add = mem_index_add,
+    .index_members = mem_index_members,
+    .stats = mem_stats,
+    .destroy = mem_destroy,
+};
+
+/* Builds n shards; on failure frees everything, ms included. */
+static int shards_init(mem_store *ms, size_t n) {
+  ms->shards_mem = dn__malloc(n * sizeof(shard) + MEM_CACHELINE - 1);
+  if (!ms->shards_mem) {
+    dn__free(ms);
+    return DN_ENOMEM;
+  }
+  uintptr_t at = ((uintptr_t)ms->shards_mem + MEM_CACHELINE - 1) &
+                 ~(uintptr_t)(MEM_CACHELINE - 1);
+  ms->shards = (shard *)at;
+  memset(ms->shards, 0, n * sizeof(shard));
+  for (size_t i = 0; i < n; i++) {
+    shard *sh = &ms->shards[i];
+    sh->buckets = dn__calloc(MEM_MIN_BUCKETS, sizeof *sh->buckets);
+    if (!sh->buckets || pthread_mutex_init(&sh->lock, NULL) != 0) {
+      dn__free(sh->buckets);
+      mem_free(ms, i);
+      return DN_ENOMEM;
+    }
+    sh->mask = MEM_MIN_BUCKETS - 1;
+  }
+  ms->shard_mask = n - 1;
+  return 0;
+}
+
+static int shard_count(unsigned want, size_t *out) {
+  if (!want)
+    want = MEM_DEFAULT_SHARDS;
+  if (want > MEM_MAX_SHARDS)
+    return DN_EINVAL;
+  size_t n = 1;
+  while (n < want)
+    n *= 2;
+  *out = n;
+  return 0;
+}
+
+int dn_store_memory_new(const dn_store_memory_options *opts, dn_store **out) {
+  dn_store_memory_options o = {0};
+  size_t n;
+  if (opts)
+    o = *opts;
+  if (!out || shard_count(o.shards, &n) != 0)
+    return DN_EINVAL;
+  mem_store *ms = dn__calloc(1, sizeof *ms);
+  if (!ms)
+    return DN_ENOMEM;
+  ms->budget = o.max_bytes ? o.max_bytes : DN_STORE_MEMORY_DEFAULT_BYTES;
+  ms->item_cap = ms->budget / 8;
+  ms->now_ms = o.now_ms ? o.now_ms : monotonic_ms;
+  ms->clock_ud = o.now_ms ? o.clock_ud : NULL;
+  atomic_init(&ms->bytes, 0);
+  atomic_init(&ms->seq, dn__random_u64() >> 2);
+  if (shards_init(ms, n) != 0) /* frees ms */
+    return DN_ENOMEM;
+  int rc = dn_store_new(&memory_ops, ms, out);
+  if (rc)
+    mem_destroy(ms);
+  return rc;
+}
