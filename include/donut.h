@@ -10,5 +10,6 @@
 #include "donut/uri.h"
 #include "donut/uritpl.h"
 #include "donut/store.h"
+#include "donut/engine.h"
 
 #endif /* DONUT_H */

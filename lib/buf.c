@@ -10,10 +10,23 @@ void dn__buf_init(dn__buf *b, size_t limit) {
   b->len = 0;
   b->cap = 0;
   b->limit = limit ? limit : (SIZE_MAX / 2);
+  b->borrowed = 0;
+}
+
+void dn__buf_init_with(dn__buf *b, char *mem, size_t cap, size_t limit) {
+  dn__buf_init(b, limit);
+  if (cap) {
+    b->data = mem;
+    b->cap = cap;
+    b->borrowed = 1;
+    mem[0] = '\0';
+  }
 }
 
 void dn__buf_free(dn__buf *b) {
-  dn__free(b->data);
+  if (!b->borrowed)
+    dn__free(b->data);
+  b->borrowed = 0;
   b->data = NULL;
   b->len = b->cap = 0;
 }
@@ -27,9 +40,13 @@ int dn__buf_reserve(dn__buf *b, size_t n) {
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  char *p = dn__realloc(b->data, cap);
+  char *p = b->borrowed ? dn__malloc(cap) : dn__realloc(b->data, cap);
   if (!p)
     return DN_ENOMEM;
+  if (b->borrowed) {
+    memcpy(p, b->data, b->len + 1);
+    b->borrowed = 0;
+  }
   b->data = p;
   b->cap = cap;
   return 0;
@@ -63,15 +80,15 @@ int dn__buf_append_u64(dn__buf *b, uint64_t v) {
 }
 
 char *dn__buf_steal(dn__buf *b, size_t *len_out) {
-  if (!b->data && dn__buf_reserve(b, 0))
-    return NULL;
-  if (!b->data) {
-    b->data = dn__malloc(1);
-    if (!b->data)
+  char *p;
+  if (!b->data || b->borrowed) {
+    p = dn__strndup(b->data ? b->data : "", b->len);
+    if (!p)
       return NULL;
-    b->data[0] = '\0';
+    b->borrowed = 0;
+  } else {
+    p = b->data;
   }
-  char *p = b->data;
   if (len_out)
     *len_out = b->len;
   b->data = NULL;

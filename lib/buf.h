@@ -15,9 +15,14 @@ typedef struct dn__buf {
   size_t len;
   size_t cap;
   size_t limit; /* 0 = no limit beyond SIZE_MAX/2 */
+  int borrowed;  /* data is caller storage, not ours to free */
 } dn__buf;
 
 void dn__buf_init(dn__buf *b, size_t limit);
+/* Starts the buffer in caller storage (for example an array on the stack),
+ * so short contents never allocate; growing past it moves to the heap.
+ * dn__buf_free is still required. */
+void dn__buf_init_with(dn__buf *b, char *mem, size_t cap, size_t limit);
 void dn__buf_free(dn__buf *b);
 /* Makes room for n more bytes: 0, DN_ENOMEM or DN_ETOOBIG. */
 int dn__buf_reserve(dn__buf *b, size_t n);
