@@ -30,9 +30,9 @@ long dn_test_alloc_live(void);
 char *dn_test_read_data(const char *name, size_t *len_out);
 
 /* Runs `fn` once with allocation n failing for n = 1, 2, ... until a run
- * makes no failing allocation. `fn` must return 0 when it succeeded and
- * DN_ENOMEM when an allocation failed; anything else fails the test. Also
- * checks that no allocation is leaked by any run. */
+ * makes no failing allocation. `fn` must return 0 or DN_ENOMEM when an
+ * allocation failed (0 where the code degrades gracefully), and 0 when none
+ * did; anything else fails the test, and so does a leaked allocation. */
 void dn_test_every_alloc_failure(int (*fn)(void *), void *ud);
 
 #endif
