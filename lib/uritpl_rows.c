@@ -89,9 +89,8 @@ static int row_tag(const dn_uritpl *t, json_t *row, size_t i, dn__buf *uri,
   rc = dn_uri_tag(uri->data ? uri->data : "", uri->len, tag, &tlen, &e);
   if (rc)
     return dn__error_set(err, rc, e.position,
-                         "rows[%zu]: no URI tag for the expansion "
-                         "(at byte %zu of it): %s",
-                         i, e.position, e.text[0] ? e.text : dn_strerror(rc));
+                         "rows[%zu]: its URI, at byte %zu: %s", i, e.position,
+                         e.text[0] ? e.text : dn_strerror(rc));
   rc = tagset_add(ts, tag, tlen);
   return rc ? dn__uritpl_buf_fail(err, rc, 0) : 0;
 }

@@ -461,6 +461,138 @@ static void test_template_shared_between_threads(void **state) {
   dn_uritpl_free(t);
 }
 
+/* ---- tags from rows -------------------------------------------------- */
+
+/* The URI tag dn_uri_tag gives for `uri` (static copy). */
+static const char *tag_of(const char *uri) {
+  static char tag[4][DN_URI_TAG_MAX + 1];
+  static int next;
+  char *t = tag[next++ % 4];
+  size_t n;
+  assert_int_equal(dn_uri_tag(uri, strlen(uri), t, &n, NULL), 0);
+  return t;
+}
+
+static void test_rows_dedup_keeps_first_order(void **state) {
+  (void)state;
+  const char *tpl = "app://self/item{?id}";
+  const char *rows = "[{\"id\":2},{\"id\":1},{\"id\":2,\"x\":0},{\"id\":\"1\"},"
+                     "{\"id\":3},{\"other\":1},{\"id\":null}]";
+  dn_strings out = {0};
+  dn_error err;
+  assert_int_equal(
+      dn_uri_tags_from_rows(tpl, strlen(tpl), rows, strlen(rows), &out, &err),
+      0);
+  assert_int_equal(out.count, 4);
+  assert_string_equal(out.items[0], tag_of("app://self/item?id=2"));
+  assert_string_equal(out.items[1], tag_of("app://self/item?id=1"));
+  assert_string_equal(out.items[2], tag_of("app://self/item?id=3"));
+  assert_string_equal(out.items[3], tag_of("app://self/item"));
+  for (size_t i = 0; i < out.count; i++)
+    assert_int_equal(out.lens[i], strlen(out.items[i]));
+  dn_strings_free(&out);
+  assert_null(out.items);
+  assert_int_equal(out.count, 0);
+}
+
+/* Rows whose expansions differ only in spelling share one normalised URI
+ * and so one tag. */
+static void test_rows_dedup_after_normalisation(void **state) {
+  (void)state;
+  const char *tpl = "{+base}/post{?b,a}";
+  const char *rows = "[{\"base\":\"APP://Self\",\"a\":1,\"b\":2},"
+                     "{\"base\":\"app://self\",\"a\":1,\"b\":2},"
+                     "{\"base\":\"app://self\",\"a\":2,\"b\":2}]";
+  dn_strings out = {0};
+  assert_int_equal(
+      dn_uri_tags_from_rows(tpl, strlen(tpl), rows, strlen(rows), &out, NULL),
+      0);
+  assert_int_equal(out.count, 2);
+  assert_string_equal(out.items[0], tag_of("app://self/post?a=1&b=2"));
+  assert_string_equal(out.items[1], tag_of("app://self/post?a=2&b=2"));
+  dn_strings_free(&out);
+}
+
+static void test_rows_many_duplicates(void **state) {
+  (void)state;
+  json_t *rows = json_array();
+  for (int i = 0; i < 5000; i++)
+    json_array_append_new(rows, json_pack("{s:i}", "id", (i * 7) % 101));
+  dn_uritpl *t = NULL;
+  assert_int_equal(dn_uritpl_parse("app://self/item/{id}", 20, &t, NULL), 0);
+  dn_strings out = {0};
+  assert_int_equal(dn__uritpl_tags_from_json(t, rows, &out, NULL), 0);
+  assert_int_equal(out.count, 101);
+  char uri[64];
+  for (int k = 0; k < 101; k++) {
+    snprintf(uri, sizeof uri, "app://self/item/%d", (k * 7) % 101);
+    assert_string_equal(out.items[k], tag_of(uri));
+  }
+  dn_strings_free(&out);
+  dn_uritpl_free(t);
+  json_decref(rows);
+}
+
+/* Expects dn_uri_tags_from_rows to fail with `code` at `pos`, the message
+ * containing `why`, and `out` untouched. */
+static void expect_rows_fail(const char *tpl, const char *rows, int code,
+                             size_t pos, const char *why) {
+  dn_strings out = {(char **)1, (size_t *)2, 3};
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  int rc =
+      dn_uri_tags_from_rows(tpl, strlen(tpl), rows, strlen(rows), &out, &err);
+  if (rc != code || err.position != pos || !strstr(err.text, why))
+    fail_msg("'%s' over %s: want %s at %zu (%s), got %s at %zu: %s", tpl, rows,
+             dn_err_name(code), pos, why, dn_err_name(rc), err.position,
+             err.text);
+  assert_ptr_equal(out.items, (char **)1);
+  assert_ptr_equal(out.lens, (size_t *)2);
+  assert_int_equal(out.count, 3);
+}
+
+static void test_rows_errors(void **state) {
+  (void)state;
+  const char *tpl = "app://self/item{?id}";
+  expect_rows_fail(tpl, "[{\"id\":1},{\"id\":2},7]", DN_EJSON, 0,
+                   "rows[2] is not a JSON object");
+  expect_rows_fail(tpl, "[{\"id\":1},[]]", DN_EJSON, 0, "rows[1]");
+  expect_rows_fail(tpl, "{\"id\":1}", DN_EJSON, 0, "JSON array");
+  expect_rows_fail(tpl, "[{\"id\":1},", DN_EJSON, 10, "");
+  expect_rows_fail("app://self/item{?id", "[]", DN_ETEMPLATE, 15, "not closed");
+  expect_rows_fail("app://self/{id:2}", "[{\"id\":\"ab\"},{\"id\":[1]}]",
+                   DN_ETEMPLATE, 12, "rows[1]: variable 'id'");
+  expect_rows_fail("{+id}", "[{\"id\":\"app://x\"},{\"id\":\"nope\"}]", DN_EURI,
+                   0, "rows[1]: its URI, at byte 0");
+  dn_strings out = {0};
+  assert_int_equal(dn_uri_tags_from_rows(tpl, strlen(tpl), "[]", 2, &out, NULL),
+                   0);
+  assert_int_equal(out.count, 0);
+  dn_strings_free(&out);
+  assert_int_equal(dn__uritpl_tags_from_json(NULL, NULL, &out, NULL),
+                   DN_EINVAL);
+}
+
+static int oom_rows(void *ud) {
+  (void)ud;
+  const char *tpl = "app://self/{+kind}{?id,tags*}";
+  const char *rows = "[{\"kind\":\"a\",\"id\":1},{\"kind\":\"b\",\"id\":1},"
+                     "{\"kind\":\"a\",\"id\":1},{\"kind\":\"a\",\"id\":2,"
+                     "\"tags\":[\"x\",\"y\"]},{\"kind\":\"A/./b\"}]";
+  dn_strings out = {0};
+  int rc =
+      dn_uri_tags_from_rows(tpl, strlen(tpl), rows, strlen(rows), &out, NULL);
+  if (rc == 0 && out.count != 4)
+    rc = DN_EINVAL;
+  dn_strings_free(&out);
+  return rc;
+}
+
+static void test_oom_rows(void **state) {
+  (void)state;
+  dn_test_every_alloc_failure(oom_rows, NULL);
+}
+
 /* ---- out of memory --------------------------------------------------- */
 
 static int oom_parse_expand(void *ud) {
@@ -521,6 +653,11 @@ int main(void) {
       cmocka_unit_test(test_template_shared_between_threads),
       cmocka_unit_test(test_oom_parse),
       cmocka_unit_test(test_oom_parse_and_expand),
+      cmocka_unit_test(test_rows_dedup_keeps_first_order),
+      cmocka_unit_test(test_rows_dedup_after_normalisation),
+      cmocka_unit_test(test_rows_many_duplicates),
+      cmocka_unit_test(test_rows_errors),
+      cmocka_unit_test(test_oom_rows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
