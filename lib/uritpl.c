@@ -228,8 +228,7 @@ static size_t varchar_len(const parser *p, size_t i) {
 }
 
 static int unclosed(parser *p, size_t open) {
-  return dn__error_set(p->err, DN_ETEMPLATE, open,
-                       "expression opened at byte %zu is not closed", open);
+  return parse_fail(p, open, "'{' is not closed by a '}'");
 }
 
 /* RFC 6570 §2.3: varname = varchar *( ["."] varchar ). */
