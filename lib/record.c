@@ -206,27 +206,35 @@ typedef struct counts {
   size_t headers, tags, vary, holes;
 } counts;
 
+/* The readers below consume their elements; with a NULL destination
+ * (the measuring pass) they only check the bytes. */
 static void read_headers(reader *r, dn_header *h, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    h[i].name = get_str(r);
-    h[i].value = get_str(r);
+    dn_slice name = get_str(r), value = get_str(r);
+    if (h)
+      h[i] = (dn_header){name, value};
   }
 }
 
 static void read_tags(reader *r, dn__tagver *t, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    t[i].tag = get_str(r);
-    t[i].version = get_u64(r);
+    dn_slice tag = get_str(r);
+    uint64_t version = get_u64(r);
+    if (t)
+      t[i] = (dn__tagver){tag, version};
   }
 }
 
 static void read_slices(reader *r, dn_slice *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    s[i] = get_str(r);
+  for (size_t i = 0; i < n; i++) {
+    dn_slice v = get_str(r);
+    if (s)
+      s[i] = v;
+  }
 }
 
-/* Decodes a shell in two passes: the first finds the array sizes, the
- * second fills one allocation. */
+/* Decodes a shell in two passes: the first (a == NULL) checks the bytes
+ * and finds the array sizes, the second fills one allocation. */
 static int shell_pass(reader *r, dn__shell *s, counts *c, arena *a) {
   unsigned flags;
   if (read_header(r, DN__REC_SHELL, &flags))
@@ -237,42 +245,29 @@ static int shell_pass(reader *r, dn__shell *s, counts *c, arena *a) {
   s->expires_ms = get_u64(r);
   s->ttl_s = (int64_t)get_u64(r);
   s->smaxage_s = (int64_t)get_u64(r);
-  c->headers = get_count(r, 8);
-  if (a)
-    s->headers = carve(a, c->headers * sizeof(dn_header));
-  if (a)
-    read_headers(r, s->headers, c->headers);
-  else
-    for (size_t i = 0; i < c->headers; i++)
-      get_str(r), get_str(r);
-  c->tags = get_count(r, 12);
-  if (a)
-    s->tags = carve(a, c->tags * sizeof(dn__tagver));
-  for (size_t i = 0; i < c->tags; i++) {
-    dn_slice t = get_str(r);
-    uint64_t v = get_u64(r);
-    if (a)
-      s->tags[i] = (dn__tagver){t, v};
-  }
-  c->vary = get_count(r, 4);
-  if (a)
-    s->vary = carve(a, c->vary * sizeof(dn_slice));
-  for (size_t i = 0; i < c->vary; i++) {
-    dn_slice v = get_str(r);
-    if (a)
-      s->vary[i] = v;
-  }
+  s->nheaders = c->headers = get_count(r, 8);
+  s->headers = a ? carve(a, c->headers * sizeof(dn_header)) : NULL;
+  read_headers(r, s->headers, c->headers);
+  s->ntags = c->tags = get_count(r, 12);
+  s->tags = a ? carve(a, c->tags * sizeof(dn__tagver)) : NULL;
+  read_tags(r, s->tags, c->tags);
+  s->nvary = c->vary = get_count(r, 4);
+  s->vary = a ? carve(a, c->vary * sizeof(dn_slice)) : NULL;
+  read_slices(r, s->vary, c->vary);
   s->body = get_str(r);
-  c->holes = get_count(r, 16);
-  if (a)
-    s->holes = carve(a, c->holes * sizeof(dn__hole));
+  s->nholes = c->holes = get_count(r, 16);
+  s->holes = a ? carve(a, c->holes * sizeof(dn__hole)) : NULL;
+  uint64_t prev = 0;
   for (size_t i = 0; i < c->holes; i++) {
     dn__hole h;
     h.offset = get_u64(r);
     h.flags = (int)get_u32(r);
     h.uri = get_str(r);
-    if (h.offset > s->body.len)
+    if (h.offset > s->body.len ||
+        (h.flags != DN_EMBED_CACHEABLE && h.flags != DN_EMBED_UNCACHEABLE) ||
+        h.offset < prev)
       r->bad = 1;
+    prev = h.offset;
     if (a)
       s->holes[i] = h;
   }
@@ -320,30 +315,15 @@ static int view_pass(reader *r, dn_rep *v, counts *c, arena *a) {
   v->ttl_s = (int64_t)get_u64(r);
   v->smaxage_s = (int64_t)get_u64(r);
   v->etag = get_str(r);
-  c->headers = get_count(r, 8);
-  if (a) {
-    v->headers = carve(a, c->headers * sizeof(dn_header));
-    read_headers(r, v->headers, c->headers);
-  } else {
-    for (size_t i = 0; i < c->headers; i++)
-      get_str(r), get_str(r);
-  }
-  c->tags = get_count(r, 12);
-  if (a) {
-    v->tags = carve(a, c->tags * sizeof(dn__tagver));
-    read_tags(r, v->tags, c->tags);
-  } else {
-    for (size_t i = 0; i < c->tags; i++)
-      get_str(r), get_u64(r);
-  }
-  c->vary = get_count(r, 4);
-  if (a) {
-    v->vary = carve(a, c->vary * sizeof(dn_slice));
-    read_slices(r, v->vary, c->vary);
-  } else {
-    for (size_t i = 0; i < c->vary; i++)
-      get_str(r);
-  }
+  v->nheaders = c->headers = get_count(r, 8);
+  v->headers = a ? carve(a, c->headers * sizeof(dn_header)) : NULL;
+  read_headers(r, v->headers, c->headers);
+  v->ntags = c->tags = get_count(r, 12);
+  v->tags = a ? carve(a, c->tags * sizeof(dn__tagver)) : NULL;
+  read_tags(r, v->tags, c->tags);
+  v->nvary = c->vary = get_count(r, 4);
+  v->vary = a ? carve(a, c->vary * sizeof(dn_slice)) : NULL;
+  read_slices(r, v->vary, c->vary);
   v->body = get_str(r);
   return r->bad || r->off != r->n ? DN_ECORRUPT : 0;
 }

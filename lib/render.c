@@ -64,6 +64,17 @@ void dn__render_free(dn_render *r) {
   dn__vec_free(&r->params);
 }
 
+/* A render that ran out of memory (or over a size limit) is poisoned: the
+ * renderer may ignore the code, but its truncated output is never used. */
+static int sticky(dn_render *r, int rc) {
+  if ((rc == DN_ENOMEM || rc == DN_ETOOBIG) && !r->failed) {
+    r->failed = 1;
+    r->fail_code = rc;
+    r->fail_msg[0] = '\0';
+  }
+  return rc;
+}
+
 #define CHECK_LIVE(r)                                                          \
   do {                                                                         \
     if (!(r))                                                                  \
@@ -250,13 +261,13 @@ int dn_render_vary(dn_render *r, const char *name) {
     return 0;
   char *copy = dn__strndup(name, strlen(name));
   if (!copy)
-    return DN_ENOMEM;
+    return sticky(r, DN_ENOMEM);
   for (char *p = copy; *p; p++)
     *p = (char)tolower((unsigned char)*p);
   char **slot = dn__vec_push(&r->vary);
   if (!slot) {
     dn__free(copy);
-    return DN_ENOMEM;
+    return sticky(r, DN_ENOMEM);
   }
   *slot = copy;
   return 0;
@@ -268,7 +279,7 @@ int dn_render_write(dn_render *r, const void *data, size_t len) {
   CHECK_LIVE(r);
   if (!data && len)
     return DN_EINVAL;
-  return dn__buf_append(&r->body, data, len);
+  return sticky(r, dn__buf_append(&r->body, data, len));
 }
 
 int dn_render_write_str(dn_render *r, const char *s) {
@@ -293,7 +304,7 @@ int dn_render_set_header(dn_render *r, const char *name, const char *value) {
   if (!h) {
     dn__free(n);
     dn__free(v);
-    return DN_ENOMEM;
+    return sticky(r, DN_ENOMEM);
   }
   h->name = n;
   h->value = v;
@@ -308,11 +319,11 @@ int dn_render_embed(dn_render *r, const char *uri, int flags) {
   size_t len;
   int rc = dn_uri_normalize(uri, strlen(uri), &norm, &len, NULL);
   if (rc)
-    return rc;
+    return sticky(r, rc);
   dn__rhole *h = dn__vec_push(&r->holes);
   if (!h) {
     dn__free(norm);
-    return DN_ENOMEM;
+    return sticky(r, DN_ENOMEM);
   }
   h->uri = norm;
   h->len = len;
@@ -331,7 +342,7 @@ static int add_tag_n(dn_render *r, const char *tag, size_t len) {
   char **slot = copy ? dn__vec_push(&r->tags) : NULL;
   if (!slot) {
     dn__free(copy);
-    return DN_ENOMEM;
+    return sticky(r, DN_ENOMEM);
   }
   *slot = copy;
   return 0;
@@ -353,7 +364,7 @@ int dn_render_add_uri_dependency(dn_render *r, const char *uri) {
   char tag[DN_URI_TAG_MAX + 1];
   size_t len;
   int rc = dn_uri_tag(uri, strlen(uri), tag, &len, NULL);
-  return rc ? rc : add_tag_n(r, tag, len);
+  return rc ? sticky(r, rc) : add_tag_n(r, tag, len);
 }
 
 int dn_render_add_tags_from_rows(dn_render *r, const char *tpl,
@@ -365,7 +376,7 @@ int dn_render_add_tags_from_rows(dn_render *r, const char *tpl,
   int rc = dn_uri_tags_from_rows(tpl, strlen(tpl), rows, rows_len, &tags,
                                  NULL);
   if (rc)
-    return rc;
+    return sticky(r, rc);
   /* All or nothing: remember where the list was, undo on failure. */
   size_t mark = r->tags.len;
   for (size_t i = 0; i < tags.count && rc == 0; i++)
