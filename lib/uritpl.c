@@ -238,7 +238,8 @@ static int parse_varname(parser *p, size_t open) {
   for (;;) {
     if ((k = varchar_len(p, p->i)) != 0)
       p->i += k;
-    else if (p->i > start && p->s[p->i] == '.' && varchar_len(p, p->i + 1))
+    else if (p->i > start && p->i < p->len && p->s[p->i] == '.' &&
+             varchar_len(p, p->i + 1))
       p->i++;
     else
       break;

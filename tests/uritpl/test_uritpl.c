@@ -205,6 +205,29 @@ static void test_parse_limits_and_arguments(void **state) {
   dn_uritpl_free(NULL);
 }
 
+/* Templates are (pointer, length) and need not be NUL-terminated: parse
+ * copies of exactly `len` bytes so that ASan catches any read past them.
+ * "&{K" once read one byte too far (found by fuzz_uritpl). */
+static void test_parse_reads_only_len_bytes(void **state) {
+  (void)state;
+  static const char *const cases[] = {"&{K", "{a",  "{a.",  "{a:1", "{a*",
+                                      "{+",  "x%4", "\xC3", "{a%2", "ab"};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = strlen(cases[i]);
+    char *copy = malloc(n);
+    assert_non_null(copy);
+    memcpy(copy, cases[i], n);
+    dn_uritpl *t = NULL;
+    dn_error err;
+    int rc = dn_uritpl_parse(copy, n, &t, &err);
+    assert_int_equal(rc, strcmp(cases[i], "ab") == 0 ? 0 : DN_ETEMPLATE);
+    assert_true(rc != 0 || t != NULL);
+    assert_true(rc == 0 || err.position < n);
+    dn_uritpl_free(t);
+    free(copy);
+  }
+}
+
 /* ---- expansion ------------------------------------------------------- */
 
 static void test_invalid_uses_fail_without_output(void **state) {
@@ -638,6 +661,7 @@ int main(void) {
       cmocka_unit_test(test_conformance_suite),
       cmocka_unit_test(test_parse_error_positions),
       cmocka_unit_test(test_parse_limits_and_arguments),
+      cmocka_unit_test(test_parse_reads_only_len_bytes),
       cmocka_unit_test(test_invalid_uses_fail_without_output),
       cmocka_unit_test(test_bad_variables_json),
       cmocka_unit_test(test_numbers_expand_from_shortest_text),
