@@ -1,0 +1,634 @@
+/* store_memcached.c - the memcached store, over libmemcached.
+ *
+ * Each call borrows a libmemcached handle from a memcached_pool (from
+ * libmemcachedutil), so many threads share one store. Keys are placed on
+ * servers by libmemcached's ketama distribution. get_multi is one
+ * memcached_mget (the sequence key rides along); the invalidation
+ * sequence lives under "<ns>:seq" as the decimal text that memcached's
+ * incr works on, created with add so that two processes racing to
+ * recreate a lost sequence agree on one value.
+ *
+ * set_multi is pipelined through a second pool whose handles buffer
+ * requests: libmemcached writes the sets back to back without waiting, and
+ * one touch of a key that never exists on each server involved then reads
+ * every pending reply. libmemcached has no call that only drains replies;
+ * the touch is the smallest request that does, and it makes set_multi
+ * return only after the servers have applied every set, so a read that
+ * follows (on any connection) sees them. Per-item failures that memcached
+ * reports while draining (out of memory, object too large) are not
+ * surfaced by libmemcached; memcached then drops the old value, so such an
+ * item reads as a miss, never as stale data.
+ *
+ * Servers are never ejected from the ketama ring: when one fails, its keys
+ * fail (reads miss, writes return errors) and libmemcached retries it after
+ * retry_ms, instead of moving its keys to another server where stale
+ * copies could survive the failed server's return.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/pool.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "store.h"
+#include "store_codec.h"
+
+/* memcached treats expirations above 30 days as absolute Unix times. */
+#define MC_RELATIVE_MAX (30 * 24 * 3600)
+
+typedef struct mc_store {
+  dn__shared_conf conf;
+  dn__shared_counters ctr;
+  memcached_st *master, *bmaster;
+  memcached_pool_st *pool, *bpool;
+  char seq_key[DN__SKEY_MAX + 1];
+  size_t seq_len;
+} mc_store;
+
+static int mc_err(memcached_return_t r) {
+  switch (r) {
+  case MEMCACHED_TIMEOUT:
+    return DN_ETIMEDOUT;
+  case MEMCACHED_E2BIG:
+    return DN_ETOOBIG;
+  case MEMCACHED_MEMORY_ALLOCATION_FAILURE:
+    return DN_ENOMEM;
+  default:
+    return DN_ESTORE;
+  }
+}
+
+static int mc_fail(mc_store *s, memcached_return_t r) {
+  DN__COUNT(&s->ctr, errors, 1);
+  return mc_err(r);
+}
+
+static time_t mc_exptime(uint64_t ttl_ms) {
+  if (ttl_ms == 0)
+    return 0;
+  uint64_t secs = ttl_ms / 1000 + (ttl_ms % 1000 != 0);
+  if (secs <= MC_RELATIVE_MAX)
+    return (time_t)secs;
+  /* Beyond 30 days memcached wants an absolute time: use our clock. */
+  return time(NULL) + (time_t)(secs > (uint64_t)INT32_MAX ? INT32_MAX : secs);
+}
+
+static memcached_st *mc_acquire(mc_store *s, memcached_pool_st *pool,
+                                int *rc) {
+  uint32_t ms = 2 * (s->conf.connect_timeout_ms + s->conf.io_timeout_ms);
+  if (ms < 1000)
+    ms = 1000;
+  struct timespec wait = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  memcached_return_t r = MEMCACHED_SUCCESS;
+  memcached_st *m = memcached_pool_fetch(pool, &wait, &r);
+  if (!m) {
+    DN__COUNT(&s->ctr, errors, 1);
+    *rc = r == MEMCACHED_MEMORY_ALLOCATION_FAILURE ? DN_ENOMEM : DN_ETIMEDOUT;
+  }
+  return m;
+}
+
+/* ---- get_multi --------------------------------------------------------------
+ */
+typedef struct mc_ent {
+  const char *p;
+  size_t len;
+  size_t idx;
+} mc_ent;
+
+typedef struct mc_req {
+  size_t m;         /* keys sent: n, plus the sequence key */
+  mc_ent *sorted;   /* by server key, for matching replies */
+  const char **ptrs;
+  size_t *lens;
+  char *kbuf;
+} mc_req;
+
+static int mc_ent_cmp(const void *a, const void *b) {
+  const mc_ent *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->p, y->p, n);
+  if (c)
+    return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int mc_req_build(mc_store *s, const dn_slice *keys, size_t n,
+                        int with_seq, mc_req *q) {
+  q->m = n + (with_seq ? 1 : 0);
+  size_t m = q->m ? q->m : 1;
+  size_t each = sizeof(mc_ent) + sizeof(char *) + sizeof(size_t);
+  if (m > SIZE_MAX / (each + DN__SKEY_MAX + 1))
+    return DN_ENOMEM;
+  char *blk = dn__malloc(m * (each + DN__SKEY_MAX + 1));
+  if (!blk)
+    return DN_ENOMEM;
+  q->sorted = (mc_ent *)blk;
+  q->ptrs = (const char **)(q->sorted + m);
+  q->lens = (size_t *)(q->ptrs + m);
+  q->kbuf = (char *)(q->lens + m);
+  for (size_t i = 0; i < q->m; i++) {
+    char *k = q->kbuf + i * (DN__SKEY_MAX + 1);
+    size_t kl;
+    if (i == n) {
+      kl = s->seq_len;
+      memcpy(k, s->seq_key, kl + 1);
+    } else if (dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, keys[i], 0)) {
+      dn__free(blk);
+      return DN_ENOMEM;
+    }
+    q->ptrs[i] = k;
+    q->lens[i] = kl;
+    q->sorted[i] = (mc_ent){k, kl, i};
+  }
+  qsort(q->sorted, q->m, sizeof *q->sorted, mc_ent_cmp);
+  return 0;
+}
+
+/* The first entry whose server key equals (p, len), or NULL. */
+static const mc_ent *mc_req_find(const mc_req *q, const char *p, size_t len) {
+  mc_ent probe = {p, len, 0};
+  size_t lo = 0, hi = q->m;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (mc_ent_cmp(&q->sorted[mid], &probe) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < q->m && mc_ent_cmp(&q->sorted[lo], &probe) == 0)
+    return &q->sorted[lo];
+  return NULL;
+}
+
+typedef struct mc_got {
+  int seq_found;
+  uint64_t seq;
+  int rc; /* DN_ENOMEM while decoding */
+} mc_got;
+
+/* memcached pads a shrinking incr/decr result with spaces; allow them. */
+static int mc_parse_seq(const char *v, size_t len, uint64_t *out) {
+  while (len && v[len - 1] == ' ')
+    len--;
+  return dn__parse_seq(v, len, out);
+}
+
+static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
+                    size_t n, const memcached_result_st *r, dn_blob **out,
+                    mc_got *g) {
+  const char *v = memcached_result_value(r);
+  size_t vl = memcached_result_length(r);
+  const mc_ent *e = mc_req_find(q, memcached_result_key_value(r),
+                                memcached_result_key_length(r));
+  for (; e && e < q->sorted + q->m &&
+         e->len == memcached_result_key_length(r) &&
+         memcmp(e->p, memcached_result_key_value(r), e->len) == 0;
+       e++) {
+    if (e->idx == n) {
+      if (mc_parse_seq(v, vl, &g->seq) == 0)
+        g->seq_found = 1;
+      else
+        DN__COUNT(&s->ctr, corrupt, 1);
+      continue;
+    }
+    if (out[e->idx])
+      continue;
+    int rc = dn__codec_decode(v, vl, keys[e->idx], DN__CODEC_MAX_PAYLOAD,
+                              &out[e->idx]);
+    if (rc == DN_ENOMEM)
+      g->rc = rc;
+    else if (rc)
+      DN__COUNT(&s->ctr, corrupt, 1);
+  }
+}
+
+static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
+                        const dn_slice *keys, size_t n, dn_blob **out,
+                        mc_got *g) {
+  memcached_result_st *res = memcached_result_create(m, NULL);
+  if (!res)
+    return DN_ENOMEM;
+  memcached_return_t r;
+  int rc = 0;
+  while (memcached_fetch_result(m, res, &r))
+    mc_take(s, q, keys, n, res, out, g);
+  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND &&
+      r != MEMCACHED_SUCCESS)
+    rc = mc_fail(s, r);
+  memcached_result_free(res);
+  return rc ? rc : g->rc;
+}
+
+static int mc_seq_get(void *self, uint64_t *out);
+
+static int mc_get_multi(void *self, const dn_slice *keys, size_t n,
+                        dn_blob **out, uint64_t *seq) {
+  mc_store *s = self;
+  for (size_t i = 0; i < n; i++)
+    out[i] = NULL;
+  mc_req q;
+  mc_got g = {0, 0, 0};
+  int rc = mc_req_build(s, keys, n, seq != NULL, &q);
+  if (rc)
+    return rc;
+  memcached_st *m = mc_acquire(s, s->pool, &rc);
+  if (!m)
+    goto out;
+  memcached_return_t r = memcached_mget(m, q.ptrs, q.lens, q.m);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (r == MEMCACHED_SUCCESS || r == MEMCACHED_SOME_ERRORS) {
+    if (r == MEMCACHED_SOME_ERRORS)
+      DN__COUNT(&s->ctr, errors, 1);
+    rc = mc_fetch_all(s, m, &q, keys, n, out, &g);
+  } else {
+    rc = mc_fail(s, r);
+  }
+  memcached_pool_release(s->pool, m);
+  if (!rc && seq && !g.seq_found)
+    rc = mc_seq_get(s, &g.seq);
+out:
+  dn__free(q.sorted);
+  size_t hits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (rc) {
+      dn_blob_unref(out[i]);
+      out[i] = NULL;
+    }
+    hits += out[i] != NULL;
+  }
+  if (!rc) {
+    DN__COUNT(&s->ctr, hits, hits);
+    DN__COUNT(&s->ctr, misses, n - hits);
+    if (seq)
+      *seq = g.seq;
+  }
+  return rc;
+}
+
+/* ---- writes -----------------------------------------------------------------
+ */
+static int mc_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
+                  int mode) {
+  mc_store *s = self;
+  char k[DN__SKEY_MAX + 1];
+  size_t kl;
+  dn__buf enc;
+  dn__buf_init(&enc, 0);
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
+  if (!rc)
+    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+                          s->conf.compress_threshold, s->conf.item_limit, &enc);
+  if (rc)
+    goto out;
+  memcached_st *m = mc_acquire(s, s->pool, &rc);
+  if (!m)
+    goto out;
+  memcached_return_t r =
+      mode == DN_STORE_ADD
+          ? memcached_add(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0)
+          : memcached_set(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0);
+  memcached_pool_release(s->pool, m);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (r == MEMCACHED_NOTSTORED && mode == DN_STORE_ADD)
+    rc = DN_EEXIST;
+  else if (r == MEMCACHED_E2BIG)
+    rc = DN_ETOOBIG;
+  else if (r != MEMCACHED_SUCCESS)
+    rc = mc_fail(s, r);
+out:
+  dn__buf_free(&enc);
+  return rc;
+}
+
+/* Remembers one key per server that a pipelined batch touched. */
+typedef struct mc_touched {
+  size_t count;
+  uint32_t server[DN__MAX_SERVERS];
+  char key[DN__MAX_SERVERS][DN__SKEY_MAX + 1];
+  size_t len[DN__MAX_SERVERS];
+} mc_touched;
+
+static void mc_touch_note(mc_touched *t, memcached_st *m, const char *k,
+                          size_t kl) {
+  uint32_t srv = memcached_generate_hash(m, k, kl);
+  for (size_t i = 0; i < t->count; i++)
+    if (t->server[i] == srv)
+      return;
+  if (t->count == DN__MAX_SERVERS)
+    return;
+  t->server[t->count] = srv;
+  memcpy(t->key[t->count], k, kl);
+  t->len[t->count] = kl;
+  t->count++;
+}
+
+/* Sends what is buffered and waits for every reply (see the top). */
+static int mc_sync(mc_store *s, memcached_st *m, const mc_touched *t) {
+  static const char probe[] = ":sync-never-stored";
+  char k[DN__SKEY_MAX + 1];
+  size_t kl = strlen(s->conf.ns);
+  memcpy(k, s->conf.ns, kl);
+  memcpy(k + kl, probe, sizeof probe);
+  kl += sizeof probe - 1;
+  int rc = 0;
+  memcached_return_t r = memcached_flush_buffers(m);
+  if (r != MEMCACHED_SUCCESS)
+    rc = mc_fail(s, r);
+  for (size_t i = 0; i < t->count; i++) {
+    r = memcached_touch_by_key(m, t->key[i], t->len[i], k, kl, 1);
+    DN__COUNT(&s->ctr, round_trips, 1);
+    if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND && !rc)
+      rc = mc_fail(s, r);
+  }
+  return rc;
+}
+
+static int mc_send_one(mc_store *s, memcached_st *m, dn_slice key,
+                       dn_blob *value, time_t exp, dn__buf *enc,
+                       mc_touched *t) {
+  char k[DN__SKEY_MAX + 1];
+  size_t kl;
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
+  if (!rc)
+    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+                          s->conf.compress_threshold, s->conf.item_limit, enc);
+  if (rc)
+    return rc;
+  memcached_return_t r = memcached_set(m, k, kl, enc->data, enc->len, exp, 0);
+  if (r != MEMCACHED_BUFFERED && r != MEMCACHED_SUCCESS)
+    return mc_fail(s, r);
+  mc_touch_note(t, m, k, kl);
+  return 0;
+}
+
+static int mc_set_multi(void *self, const dn_slice *keys,
+                        dn_blob *const *values, size_t n, uint64_t ttl_ms) {
+  mc_store *s = self;
+  if (n == 0)
+    return 0;
+  mc_touched *t = dn__malloc(sizeof *t);
+  if (!t)
+    return DN_ENOMEM;
+  t->count = 0;
+  dn__buf enc;
+  dn__buf_init(&enc, 0);
+  int rc = 0;
+  memcached_st *m = mc_acquire(s, s->bpool, &rc);
+  if (!m)
+    goto out;
+  time_t exp = mc_exptime(ttl_ms);
+  for (size_t i = 0; i < n && !rc; i++)
+    rc = mc_send_one(s, m, keys[i], values[i], exp, &enc, t);
+  int sync = mc_sync(s, m, t);
+  if (!rc)
+    rc = sync;
+  memcached_pool_release(s->bpool, m);
+out:
+  dn__buf_free(&enc);
+  dn__free(t);
+  return rc;
+}
+
+static int mc_del(void *self, dn_slice key) {
+  mc_store *s = self;
+  char k[DN__SKEY_MAX + 1];
+  size_t kl;
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
+  if (rc)
+    return rc;
+  memcached_st *m = mc_acquire(s, s->pool, &rc);
+  if (!m)
+    return rc;
+  memcached_return_t r = memcached_delete(m, k, kl, 0);
+  memcached_pool_release(s->pool, m);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND)
+    return mc_fail(s, r);
+  return 0;
+}
+
+/* ---- the invalidation sequence ----------------------------------------------
+ */
+/* Creates a lost sequence at a fresh random value. add is atomic: when two
+ * processes race, one wins and the other reads the winner's value.
+ * Returns 0 (created, *out set), 1 (someone else created it) or an error. */
+static int mc_seq_create(mc_store *s, memcached_st *m, uint64_t *out) {
+  char num[24];
+  uint64_t start = dn__seq_start();
+  int len = snprintf(num, sizeof num, "%llu", (unsigned long long)start);
+  memcached_return_t r =
+      memcached_add(m, s->seq_key, s->seq_len, num, (size_t)len, 0, 0);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (r == MEMCACHED_SUCCESS) {
+    *out = start;
+    return 0;
+  }
+  if (r == MEMCACHED_NOTSTORED)
+    return 1;
+  return mc_fail(s, r);
+}
+
+/* A sequence that is not a number was written by someone else: replace it
+ * (a lost sequence, in effect). */
+static int mc_seq_replace(mc_store *s, memcached_st *m, uint64_t *out) {
+  char num[24];
+  uint64_t start = dn__seq_start();
+  int len = snprintf(num, sizeof num, "%llu", (unsigned long long)start);
+  DN__COUNT(&s->ctr, corrupt, 1);
+  memcached_return_t r =
+      memcached_set(m, s->seq_key, s->seq_len, num, (size_t)len, 0, 0);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (r != MEMCACHED_SUCCESS)
+    return mc_fail(s, r);
+  *out = start;
+  return 0;
+}
+
+static int mc_seq_read(mc_store *s, memcached_st *m, uint64_t *out) {
+  size_t vl = 0;
+  uint32_t flags = 0;
+  memcached_return_t r;
+  char *v = memcached_get(m, s->seq_key, s->seq_len, &vl, &flags, &r);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  if (!v && r == MEMCACHED_NOTFOUND)
+    return 1;
+  if (!v && r != MEMCACHED_SUCCESS)
+    return mc_fail(s, r);
+  int rc = v ? mc_parse_seq(v, vl, out) : DN_ECORRUPT;
+  free(v); /* libmemcached's default allocator */
+  return rc ? 2 : 0;
+}
+
+static int mc_seq_get(void *self, uint64_t *out) {
+  mc_store *s = self;
+  int rc;
+  memcached_st *m = mc_acquire(s, s->pool, &rc);
+  if (!m)
+    return rc;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    rc = mc_seq_read(s, m, out);
+    if (rc == 1)
+      rc = mc_seq_create(s, m, out);
+    else if (rc == 2)
+      rc = mc_seq_replace(s, m, out);
+    if (rc != 1)
+      break;
+  }
+  memcached_pool_release(s->pool, m);
+  return rc == 1 ? DN_EBUSY : rc;
+}
+
+static int mc_seq_bump(void *self, uint64_t *out) {
+  mc_store *s = self;
+  int rc;
+  memcached_st *m = mc_acquire(s, s->pool, &rc);
+  if (!m)
+    return rc;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint64_t v = 0;
+    memcached_return_t r = memcached_increment(m, s->seq_key, s->seq_len, 1, &v);
+    DN__COUNT(&s->ctr, round_trips, 1);
+    if (r == MEMCACHED_SUCCESS) {
+      *out = v;
+      rc = 0;
+    } else if (r == MEMCACHED_NOTFOUND) {
+      rc = mc_seq_create(s, m, out);
+    } else if (r == MEMCACHED_CLIENT_ERROR) {
+      rc = mc_seq_replace(s, m, out);
+    } else {
+      rc = mc_fail(s, r);
+    }
+    if (rc != 1)
+      break;
+  }
+  memcached_pool_release(s->pool, m);
+  return rc == 1 ? DN_EBUSY : rc;
+}
+
+/* ---- lifecycle --------------------------------------------------------------
+ */
+static int mc_stats(void *self, dn_store_stats *out) {
+  dn__shared_counters_get(&((mc_store *)self)->ctr, out);
+  return 0;
+}
+
+static void mc_destroy(void *self) {
+  mc_store *s = self;
+  if (s->pool)
+    memcached_pool_destroy(s->pool);
+  if (s->bpool)
+    memcached_pool_destroy(s->bpool);
+  memcached_free(s->master);
+  memcached_free(s->bmaster);
+  dn__free(s);
+}
+
+static const dn_store_ops mc_ops = {
+    .version = DN_STORE_OPS_VERSION,
+    .name = "memcached",
+    .get_multi = mc_get_multi,
+    .set = mc_set,
+    .set_multi = mc_set_multi,
+    .del = mc_del,
+    .seq_get = mc_seq_get,
+    .seq_bump = mc_seq_bump,
+    .index_add = NULL, /* no sound set type: DN_ENOTSUP */
+    .index_members = NULL,
+    .stats = mc_stats,
+    .destroy = mc_destroy,
+};
+
+static int mc_behave(memcached_st *m, const dn__shared_conf *c) {
+  uint64_t retry_s = c->retry_ms / 1000 + (c->retry_ms % 1000 != 0);
+  struct {
+    memcached_behavior_t b;
+    uint64_t v;
+  } set[] = {
+      {MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1},
+      {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
+      {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, c->connect_timeout_ms},
+      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, c->io_timeout_ms},
+      {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)c->io_timeout_ms * 1000},
+      {MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)c->io_timeout_ms * 1000},
+      {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry_s ? retry_s : 1},
+  };
+  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+    if (memcached_behavior_set(m, set[i].b, set[i].v) != MEMCACHED_SUCCESS)
+      return DN_ESTORE;
+  return 0;
+}
+
+static int mc_add_servers(memcached_st *m, const dn__hostport *hp, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    memcached_return_t r =
+        hp[i].port ? memcached_server_add(m, hp[i].host, (in_port_t)hp[i].port)
+                   : memcached_server_add_unix_socket(m, hp[i].host);
+    if (r != MEMCACHED_SUCCESS)
+      return mc_err(r);
+  }
+  return 0;
+}
+
+static int mc_open_handles(mc_store *s, const dn__hostport *hp, size_t n) {
+  s->master = memcached_create(NULL);
+  if (!s->master)
+    return DN_ENOMEM;
+  int rc = mc_behave(s->master, &s->conf);
+  if (!rc)
+    rc = mc_add_servers(s->master, hp, n);
+  if (rc)
+    return rc;
+  s->bmaster = memcached_clone(NULL, s->master);
+  if (!s->bmaster)
+    return DN_ENOMEM;
+  if (memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS,
+                             1) != MEMCACHED_SUCCESS)
+    return DN_ESTORE;
+  unsigned bsize = s->conf.pool_size / 4 ? s->conf.pool_size / 4 : 1;
+  s->pool = memcached_pool_create(s->master, 1, s->conf.pool_size);
+  s->bpool = memcached_pool_create(s->bmaster, 1, bsize);
+  return s->pool && s->bpool ? 0 : DN_ENOMEM;
+}
+
+int dn__store_memcached_open(const char *servers, const char *what,
+                             const dn_store_shared_options *opts,
+                             dn_store **out, dn_error *err) {
+  if (!servers || !out)
+    return dn__error_set(err, DN_EINVAL, 0, "servers and out are required");
+  dn__hostport *hp = dn__malloc(sizeof *hp * DN__MAX_SERVERS);
+  mc_store *s = dn__calloc(1, sizeof *s);
+  size_t n = 0;
+  int rc = hp && s ? 0 : DN_ENOMEM;
+  if (!rc)
+    rc = dn__shared_conf_init(&s->conf, opts, err);
+  if (!rc)
+    rc = dn__parse_servers(servers, what, hp, &n, err);
+  if (rc)
+    goto out;
+  dn__shared_counters_init(&s->ctr);
+  s->seq_len = dn__skey_seq(s->seq_key, s->conf.ns);
+  rc = mc_open_handles(s, hp, n);
+  if (!rc)
+    rc = dn_store_new(&mc_ops, s, out);
+  if (rc)
+    dn__error_set(err, rc, 0, "%s: cannot set up libmemcached: %s", what,
+                  dn_strerror(rc));
+out:
+  if (rc && s)
+    mc_destroy(s);
+  else if (rc)
+    dn__free(s);
+  dn__free(hp);
+  return rc;
+}
+
+int dn_store_memcached_new(const char *servers,
+                           const dn_store_shared_options *opts, dn_store **out,
+                           dn_error *err) {
+  return dn__store_memcached_open(servers, "servers", opts, out, err);
+}

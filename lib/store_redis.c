@@ -1,0 +1,925 @@
+/* store_redis.c - the redis store, over hiredis.
+ *
+ * hiredis contexts are not thread-safe and hiredis 0.14 has no pool, so
+ * the store keeps its own: a stack of idle contexts under a mutex, grown up
+ * to pool_size and waited on with a condition variable. A context that
+ * fails (I/O error, timeout, half-written pipeline) is closed rather than
+ * returned, and the next call connects afresh; after a failure the server
+ * is left alone for retry_ms so callers fail fast instead of each waiting
+ * for a timeout.
+ *
+ * Every call is one round trip: commands are appended to the context's
+ * buffer, written at once, and the replies read back. hiredis 0.14 writes
+ * with write(2), which raises SIGPIPE when the server has gone away and
+ * kills a process that did not ignore it; the library must not touch
+ * signal dispositions, so this file writes the buffer itself with
+ * send(MSG_NOSIGNAL) and leaves only reading to hiredis.
+ *
+ * Nothing here blocks Redis for long: reads are MGET of the keys asked
+ * for, bulk writes go in bounded batches, deletes use UNLINK, and index
+ * sets are read with ZSCAN. Index members carry their own deadline as the
+ * score of a sorted set, expired members are trimmed on every add, and the
+ * key itself expires with its last member.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "alloc.h"
+#include "blob.h"
+#include "error.h"
+#include "store.h"
+#include "store_codec.h"
+
+/* A set_multi batch: at most this many commands or buffered bytes. */
+#define RD_BATCH_CMDS 256
+#define RD_BATCH_BYTES ((size_t)1 << 20)
+/* ZSCAN page size. */
+#define RD_SCAN_COUNT "512"
+
+typedef struct rd_store {
+  dn__shared_conf conf;
+  dn__shared_counters ctr;
+  dn__redis_url url;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  redisContext **idle;
+  unsigned nidle, open;
+  uint64_t down_until; /* monotonic ms; no connects before it */
+  char seq_key[DN__SKEY_MAX + 1];
+  size_t seq_len;
+} rd_store;
+
+/* A borrowed connection; `broken` closes it on release. */
+typedef struct rd_link {
+  redisContext *c;
+  int broken;
+} rd_link;
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_tv(uint32_t ms) {
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  return tv;
+}
+
+/* Counts a transport failure and, for the retry window, stops new
+ * connects. */
+static int rd_fail(rd_store *s, rd_link *l, int rc) {
+  DN__COUNT(&s->ctr, errors, 1);
+  if (l)
+    l->broken = 1;
+  if (rc == DN_ESTORE || rc == DN_ETIMEDOUT) {
+    pthread_mutex_lock(&s->mu);
+    s->down_until = mono_ms() + s->conf.retry_ms;
+    pthread_mutex_unlock(&s->mu);
+  }
+  return rc;
+}
+
+static int rd_io_error(const redisContext *c, int saved_errno) {
+  if (c->err == REDIS_ERR_OOM)
+    return DN_ENOMEM;
+  if (c->err == REDIS_ERR_IO &&
+      (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
+       saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS))
+    return DN_ETIMEDOUT;
+  return DN_ESTORE;
+}
+
+/* Writes the context's output buffer with MSG_NOSIGNAL (see the top). The
+ * socket has SO_SNDTIMEO from redisSetTimeout, so a stuck server gives
+ * EAGAIN after io_timeout_ms. */
+static int rd_flush(redisContext *c) {
+  size_t len = sdslen(c->obuf), off = 0;
+  while (off < len) {
+    ssize_t w = send(c->fd, c->obuf + off, len - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK ? DN_ETIMEDOUT
+                                                      : DN_ESTORE;
+    off += (size_t)w;
+  }
+  sdsclear(c->obuf);
+  return 0;
+}
+
+/* Sends what was appended and reads n replies (freed by the caller with
+ * rd_free_replies, also on failure). One round trip. */
+static int rd_exec(rd_store *s, rd_link *l, redisReply **rep, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    rep[i] = NULL;
+  DN__COUNT(&s->ctr, round_trips, 1);
+  int rc = rd_flush(l->c);
+  if (rc)
+    return rd_fail(s, l, rc);
+  for (size_t i = 0; i < n; i++) {
+    void *r = NULL;
+    errno = 0;
+    if (redisGetReply(l->c, &r) != REDIS_OK || !r)
+      return rd_fail(s, l, rd_io_error(l->c, errno));
+    rep[i] = r;
+  }
+  return 0;
+}
+
+static void rd_free_replies(redisReply **rep, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (rep[i])
+      freeReplyObject(rep[i]);
+}
+
+static int rd_append(rd_link *l, int argc, const char **argv,
+                     const size_t *lens) {
+  if (redisAppendCommandArgv(l->c, argc, argv, lens) != REDIS_OK) {
+    l->broken = 1;
+    return DN_ENOMEM;
+  }
+  return 0;
+}
+
+static int is_status(const redisReply *r, const char *text) {
+  return r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, text) == 0;
+}
+
+/* ---- the pool -----------------------------------------------------------------
+ */
+/* AUTH and SELECT in one round trip on a fresh connection. */
+static int rd_handshake(rd_store *s, rd_link *l) {
+  const dn__redis_url *u = &s->url;
+  char db[24];
+  size_t n = 0;
+  int rc = 0;
+  if (u->has_password) {
+    const char *argv[3] = {"AUTH", u->user, u->password};
+    size_t lens[3] = {4, strlen(u->user), strlen(u->password)};
+    if (!u->user[0]) { /* no user: AUTH <password> */
+      argv[1] = argv[2];
+      lens[1] = lens[2];
+    }
+    rc = rd_append(l, u->user[0] ? 3 : 2, argv, lens);
+    n++;
+  }
+  if (!rc && u->db) {
+    int dl = snprintf(db, sizeof db, "%ld", u->db);
+    const char *argv[2] = {"SELECT", db};
+    size_t lens[2] = {6, (size_t)dl};
+    rc = rd_append(l, 2, argv, lens);
+    n++;
+  }
+  if (rc || n == 0)
+    return rc;
+  redisReply *rep[2];
+  rc = rd_exec(s, l, rep, n);
+  for (size_t i = 0; !rc && i < n; i++)
+    if (!is_status(rep[i], "OK"))
+      rc = rd_fail(s, l, DN_ESTORE); /* wrong password or db */
+  rd_free_replies(rep, n);
+  return rc;
+}
+
+static int rd_connect(rd_store *s, rd_link *l) {
+  errno = 0;
+  l->c = redisConnectWithTimeout(s->url.hp.host, (int)s->url.hp.port,
+                                 ms_tv(s->conf.connect_timeout_ms));
+  l->broken = 0;
+  if (!l->c)
+    return DN_ENOMEM;
+  if (l->c->err) {
+    int rc = rd_io_error(l->c, errno);
+    l->broken = 1;
+    return rd_fail(s, l, rc);
+  }
+  if (redisSetTimeout(l->c, ms_tv(s->conf.io_timeout_ms)) != REDIS_OK) {
+    l->broken = 1;
+    return rd_fail(s, l, DN_ESTORE);
+  }
+  redisEnableKeepAlive(l->c);
+  return rd_handshake(s, l);
+}
+
+static void rd_release(rd_store *s, rd_link *l) {
+  redisContext *drop = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (l->broken || !l->c || l->c->err || s->nidle == s->conf.pool_size) {
+    drop = l->c;
+    s->open--;
+  } else {
+    s->idle[s->nidle++] = l->c;
+  }
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  if (drop)
+    redisFree(drop);
+  l->c = NULL;
+}
+
+/* Waits for a free slot. Returns 1 (take an idle context), 2 (open a new
+ * one) or a negative error; called and returns with the mutex held. */
+static int rd_wait_slot(rd_store *s) {
+  uint64_t wait = 2 * ((uint64_t)s->conf.connect_timeout_ms +
+                       s->conf.io_timeout_ms);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(wait / 1000);
+  until.tv_nsec += (long)(wait % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  for (;;) {
+    if (s->down_until && mono_ms() < s->down_until)
+      return DN_ESTORE;
+    if (s->nidle)
+      return 1;
+    if (s->open < s->conf.pool_size)
+      return 2;
+    if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+      return DN_ETIMEDOUT;
+  }
+}
+
+static int rd_acquire(rd_store *s, rd_link *l) {
+  l->c = NULL;
+  l->broken = 0;
+  pthread_mutex_lock(&s->mu);
+  int slot = rd_wait_slot(s);
+  if (slot == 1)
+    l->c = s->idle[--s->nidle];
+  else if (slot == 2)
+    s->open++;
+  pthread_mutex_unlock(&s->mu);
+  if (slot < 0) {
+    DN__COUNT(&s->ctr, errors, 1);
+    return slot;
+  }
+  if (slot == 1)
+    return 0;
+  int rc = rd_connect(s, l);
+  if (rc) {
+    l->broken = 1;
+    rd_release(s, l);
+  }
+  return rc;
+}
+
+/* ---- key lists ----------------------------------------------------------------
+ */
+/* An argument vector: a command name, server keys, and room for `extra`
+ * more arguments at the end. */
+typedef struct rd_argv {
+  const char **argv;
+  size_t *lens;
+  char *kbuf;
+  size_t argc;
+} rd_argv;
+
+static int rd_argv_build(rd_store *s, const char *cmd, char kind,
+                         const dn_slice *keys, size_t n, size_t extra,
+                         rd_argv *a) {
+  size_t m = 1 + n + extra;
+  size_t each = sizeof(char *) + sizeof(size_t) + DN__SKEY_MAX + 1;
+  if (m > SIZE_MAX / each || m > (size_t)INT32_MAX)
+    return DN_ENOMEM;
+  char *blk = dn__malloc(m * each);
+  if (!blk)
+    return DN_ENOMEM;
+  a->argv = (const char **)blk;
+  a->lens = (size_t *)(a->argv + m);
+  a->kbuf = (char *)(a->lens + m);
+  a->argv[0] = cmd;
+  a->lens[0] = strlen(cmd);
+  for (size_t i = 0; i < n; i++) {
+    char *k = a->kbuf + i * (DN__SKEY_MAX + 1);
+    if (dn__skey(k, &a->lens[1 + i], s->conf.ns, kind, keys[i], 1)) {
+      dn__free(blk);
+      return DN_ENOMEM;
+    }
+    a->argv[1 + i] = k;
+  }
+  a->argc = 1 + n;
+  return 0;
+}
+
+static void rd_argv_push(rd_argv *a, const char *p, size_t len) {
+  a->argv[a->argc] = p;
+  a->lens[a->argc++] = len;
+}
+
+static int bad_keys(const dn_slice *keys, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!keys[i].ptr && keys[i].len)
+      return 1;
+  return 0;
+}
+
+/* ---- get_multi ----------------------------------------------------------------
+ */
+static int rd_seq_get(void *self, uint64_t *out);
+
+/* Decodes MGET's reply; returns 0, DN_ENOMEM or DN_ESTORE (wrong shape).
+ * *seq_state: 0 found, 1 missing, 2 not a number. */
+static int rd_take(rd_store *s, const redisReply *r, const dn_slice *keys,
+                   size_t n, dn_blob **out, uint64_t *seq, int *seq_state) {
+  size_t want = n + (seq ? 1 : 0);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != want)
+    return DN_ESTORE;
+  for (size_t i = 0; i < n; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_NIL)
+      continue;
+    int rc = e->type == REDIS_REPLY_STRING
+                 ? dn__codec_decode(e->str, e->len, keys[i],
+                                    DN__CODEC_MAX_PAYLOAD, &out[i])
+                 : DN_ECORRUPT;
+    if (rc == DN_ENOMEM)
+      return rc;
+    if (rc)
+      DN__COUNT(&s->ctr, corrupt, 1);
+  }
+  if (!seq)
+    return 0;
+  const redisReply *e = r->element[n];
+  *seq_state = 1;
+  if (e->type == REDIS_REPLY_STRING)
+    *seq_state = dn__parse_seq(e->str, e->len, seq) ? 2 : 0;
+  if (*seq_state == 2)
+    DN__COUNT(&s->ctr, corrupt, 1);
+  return 0;
+}
+
+static int rd_get_multi(void *self, const dn_slice *keys, size_t n,
+                        dn_blob **out, uint64_t *seq) {
+  rd_store *s = self;
+  for (size_t i = 0; i < n; i++)
+    out[i] = NULL;
+  if (bad_keys(keys, n))
+    return DN_EINVAL;
+  if (n == 0)
+    return seq ? rd_seq_get(s, seq) : 0;
+  rd_argv a;
+  int rc = rd_argv_build(s, "MGET", DN__SKEY_VALUE, keys, n, 1, &a);
+  if (rc)
+    return rc;
+  if (seq)
+    rd_argv_push(&a, s->seq_key, s->seq_len);
+  rd_link l;
+  redisReply *rep = NULL;
+  int seq_state = 0;
+  rc = rd_acquire(s, &l);
+  if (!rc)
+    rc = rd_append(&l, (int)a.argc, a.argv, a.lens);
+  if (!rc)
+    rc = rd_exec(s, &l, &rep, 1);
+  if (!rc)
+    rc = rd_take(s, rep, keys, n, out, seq, &seq_state);
+  if (rc == DN_ESTORE && rep)
+    rd_fail(s, &l, rc);
+  rd_free_replies(&rep, 1);
+  if (l.c)
+    rd_release(s, &l);
+  if (!rc && seq && seq_state)
+    rc = rd_seq_get(s, seq);
+  dn__free(a.argv);
+  size_t hits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (rc) {
+      dn_blob_unref(out[i]);
+      out[i] = NULL;
+    }
+    hits += out[i] != NULL;
+  }
+  if (!rc) {
+    DN__COUNT(&s->ctr, hits, hits);
+    DN__COUNT(&s->ctr, misses, n - hits);
+  }
+  return rc;
+}
+
+/* ---- writes ---------------------------------------------------------------------
+ */
+/* Appends "SET key value [PX ttl] [NX]". `num` holds the ttl's digits. */
+static int rd_append_set(rd_link *l, const char *k, size_t kl,
+                         const dn__buf *enc, uint64_t ttl_ms, int nx,
+                         char num[24]) {
+  const char *argv[6] = {"SET", k, enc->data};
+  size_t lens[6] = {3, kl, enc->len};
+  int argc = 3;
+  if (ttl_ms) {
+    int nl = snprintf(num, 24, "%llu", (unsigned long long)ttl_ms);
+    argv[argc] = "PX";
+    lens[argc++] = 2;
+    argv[argc] = num;
+    lens[argc++] = (size_t)nl;
+  }
+  if (nx) {
+    argv[argc] = "NX";
+    lens[argc++] = 2;
+  }
+  return rd_append(l, argc, argv, lens);
+}
+
+static int rd_set_reply(rd_store *s, const redisReply *r, int nx) {
+  if (is_status(r, "OK"))
+    return 0;
+  if (nx && r->type == REDIS_REPLY_NIL)
+    return DN_EEXIST;
+  DN__COUNT(&s->ctr, errors, 1); /* OOM under maxmemory, READONLY, ... */
+  return DN_ESTORE;
+}
+
+static int rd_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
+                  int mode) {
+  rd_store *s = self;
+  if (!key.ptr && key.len)
+    return DN_EINVAL;
+  char k[DN__SKEY_MAX + 1], num[24];
+  size_t kl;
+  dn__buf enc;
+  dn__buf_init(&enc, 0);
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 1);
+  if (!rc)
+    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+                          s->conf.compress_threshold, s->conf.item_limit, &enc);
+  if (rc)
+    goto out;
+  rd_link l;
+  redisReply *rep = NULL;
+  rc = rd_acquire(s, &l);
+  if (rc)
+    goto out;
+  int nx = mode == DN_STORE_ADD;
+  rc = rd_append_set(&l, k, kl, &enc, ttl_ms, nx, num);
+  if (!rc)
+    rc = rd_exec(s, &l, &rep, 1);
+  if (!rc)
+    rc = rd_set_reply(s, rep, nx);
+  rd_free_replies(&rep, 1);
+  rd_release(s, &l);
+out:
+  dn__buf_free(&enc);
+  return rc;
+}
+
+/* Sends one batch of SETs starting at keys[*next]; advances *next past
+ * what was sent. */
+static int rd_set_batch(rd_store *s, rd_link *l, const dn_slice *keys,
+                        dn_blob *const *values, size_t n, size_t *next,
+                        uint64_t ttl_ms, dn__buf *enc) {
+  char k[DN__SKEY_MAX + 1], num[24];
+  size_t kl, sent = 0, bytes = 0;
+  int rc = 0;
+  while (*next < n && sent < RD_BATCH_CMDS && bytes < RD_BATCH_BYTES) {
+    size_t i = *next;
+    rc = keys[i].ptr || !keys[i].len ? 0 : DN_EINVAL;
+    if (!rc)
+      rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, keys[i], 1);
+    if (!rc)
+      rc = dn__codec_encode(keys[i], dn_blob_data(values[i]),
+                            dn_blob_len(values[i]), s->conf.compress_threshold,
+                            s->conf.item_limit, enc);
+    if (!rc)
+      rc = rd_append_set(l, k, kl, enc, ttl_ms, 0, num);
+    if (rc)
+      break;
+    bytes += enc->len;
+    sent++;
+    (*next)++;
+  }
+  if (sent == 0 || l->broken)
+    return rc;
+  redisReply **rep = dn__malloc(sent * sizeof *rep);
+  if (!rep) {
+    l->broken = 1; /* the batch is appended but will never be read */
+    return DN_ENOMEM;
+  }
+  int xrc = rd_exec(s, l, rep, sent);
+  for (size_t i = 0; !xrc && i < sent; i++)
+    if (rd_set_reply(s, rep[i], 0))
+      xrc = DN_ESTORE;
+  rd_free_replies(rep, sent);
+  dn__free(rep);
+  return rc ? rc : xrc;
+}
+
+static int rd_set_multi(void *self, const dn_slice *keys,
+                        dn_blob *const *values, size_t n, uint64_t ttl_ms) {
+  rd_store *s = self;
+  if (n == 0)
+    return 0;
+  rd_link l;
+  int rc = rd_acquire(s, &l);
+  if (rc)
+    return rc;
+  dn__buf enc;
+  dn__buf_init(&enc, 0);
+  size_t next = 0;
+  while (!rc && next < n)
+    rc = rd_set_batch(s, &l, keys, values, n, &next, ttl_ms, &enc);
+  dn__buf_free(&enc);
+  rd_release(s, &l);
+  return rc;
+}
+
+static int rd_del(void *self, dn_slice key) {
+  rd_store *s = self;
+  if (!key.ptr && key.len)
+    return DN_EINVAL;
+  rd_argv a;
+  int rc = rd_argv_build(s, "UNLINK", DN__SKEY_VALUE, &key, 1, 0, &a);
+  if (rc)
+    return rc;
+  rd_link l;
+  redisReply *rep = NULL;
+  rc = rd_acquire(s, &l);
+  if (!rc)
+    rc = rd_append(&l, (int)a.argc, a.argv, a.lens);
+  if (!rc)
+    rc = rd_exec(s, &l, &rep, 1);
+  if (!rc && rep->type != REDIS_REPLY_INTEGER) {
+    DN__COUNT(&s->ctr, errors, 1);
+    rc = DN_ESTORE;
+  }
+  rd_free_replies(&rep, 1);
+  if (l.c)
+    rd_release(s, &l);
+  dn__free(a.argv);
+  return rc;
+}
+
+/* ---- the invalidation sequence ------------------------------------------------
+ */
+/* Runs MULTI; SET seq <random> NX; <cmd> seq; EXEC in one round trip, so a
+ * lost sequence is recreated at a random value atomically with the read
+ * or increment (INCR alone would restart it at 1). Returns the EXEC
+ * reply's second element through *res (owned by *exec). */
+static int rd_seq_tx(rd_store *s, rd_link *l, const char *cmd,
+                     redisReply **exec, const redisReply **res) {
+  char num[24];
+  int nl = snprintf(num, sizeof num, "%llu",
+                    (unsigned long long)dn__seq_start());
+  const char *multi[1] = {"MULTI"}, *exe[1] = {"EXEC"};
+  size_t multi_l[1] = {5}, exe_l[1] = {4};
+  const char *set[4] = {"SET", s->seq_key, num, "NX"};
+  size_t set_l[4] = {3, s->seq_len, (size_t)nl, 2};
+  const char *op[2] = {cmd, s->seq_key};
+  size_t op_l[2] = {strlen(cmd), s->seq_len};
+  redisReply *rep[4] = {NULL, NULL, NULL, NULL};
+  int rc = rd_append(l, 1, multi, multi_l);
+  if (!rc)
+    rc = rd_append(l, 4, set, set_l);
+  if (!rc)
+    rc = rd_append(l, 2, op, op_l);
+  if (!rc)
+    rc = rd_append(l, 1, exe, exe_l);
+  if (!rc)
+    rc = rd_exec(s, l, rep, 4);
+  if (!rc && (rep[3]->type != REDIS_REPLY_ARRAY || rep[3]->elements != 2)) {
+    DN__COUNT(&s->ctr, errors, 1);
+    rc = DN_ESTORE;
+  }
+  if (!rc) {
+    *exec = rep[3];
+    *res = rep[3]->element[1];
+    rep[3] = NULL;
+  }
+  rd_free_replies(rep, 4);
+  return rc;
+}
+
+/* Replaces a sequence that is not a number (written by someone else). */
+static int rd_seq_replace(rd_store *s, rd_link *l, uint64_t *out) {
+  char num[24];
+  uint64_t start = dn__seq_start();
+  int nl = snprintf(num, sizeof num, "%llu", (unsigned long long)start);
+  const char *set[3] = {"SET", s->seq_key, num};
+  size_t set_l[3] = {3, s->seq_len, (size_t)nl};
+  redisReply *rep = NULL;
+  DN__COUNT(&s->ctr, corrupt, 1);
+  int rc = rd_append(l, 3, set, set_l);
+  if (!rc)
+    rc = rd_exec(s, l, &rep, 1);
+  if (!rc)
+    rc = rd_set_reply(s, rep, 0);
+  rd_free_replies(&rep, 1);
+  if (!rc)
+    *out = start;
+  return rc;
+}
+
+static int rd_seq_op(rd_store *s, const char *cmd, uint64_t *out) {
+  rd_link l;
+  int rc = rd_acquire(s, &l);
+  if (rc)
+    return rc;
+  redisReply *exec = NULL;
+  const redisReply *r = NULL;
+  rc = rd_seq_tx(s, &l, cmd, &exec, &r);
+  if (!rc) {
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
+      *out = (uint64_t)r->integer;
+    else if (r->type != REDIS_REPLY_STRING ||
+             dn__parse_seq(r->str, r->len, out))
+      rc = rd_seq_replace(s, &l, out);
+  }
+  if (exec)
+    freeReplyObject(exec);
+  rd_release(s, &l);
+  return rc;
+}
+
+static int rd_seq_get(void *self, uint64_t *out) {
+  return rd_seq_op(self, "GET", out);
+}
+
+static int rd_seq_bump(void *self, uint64_t *out) {
+  return rd_seq_op(self, "INCR", out);
+}
+
+/* ---- the index --------------------------------------------------------------------
+ */
+/* ZADD GT keeps each member's latest deadline, ZREMRANGEBYSCORE trims the
+ * expired ones, and PEXPIREAT NX then GT makes the key live exactly as
+ * long as its longest-lived member (NX and GT need Redis 7.0). */
+static int rd_index_add(void *self, dn_slice key, dn_slice member,
+                        uint64_t ttl_ms) {
+  rd_store *s = self;
+  if ((!key.ptr && key.len) || (!member.ptr && member.len))
+    return DN_EINVAL;
+  char k[DN__SKEY_MAX + 1], now_s[24], dl_s[24];
+  size_t kl;
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_INDEX, key, 1);
+  if (rc)
+    return rc;
+  uint64_t now = wall_ms();
+  uint64_t deadline = now + (ttl_ms ? ttl_ms : s->conf.index_ttl_ms);
+  size_t nl = (size_t)snprintf(now_s, sizeof now_s, "%llu",
+                               (unsigned long long)now);
+  size_t dl = (size_t)snprintf(dl_s, sizeof dl_s, "%llu",
+                               (unsigned long long)deadline);
+  const char *zadd[5] = {"ZADD", k, "GT", dl_s, member.ptr ? member.ptr : ""};
+  size_t zadd_l[5] = {4, kl, 2, dl, member.len};
+  const char *trim[4] = {"ZREMRANGEBYSCORE", k, "-inf", now_s};
+  size_t trim_l[4] = {16, kl, 4, nl};
+  const char *exp_nx[4] = {"PEXPIREAT", k, dl_s, "NX"};
+  const char *exp_gt[4] = {"PEXPIREAT", k, dl_s, "GT"};
+  size_t exp_l[4] = {9, kl, dl, 2};
+  rd_link l;
+  redisReply *rep[4] = {NULL, NULL, NULL, NULL};
+  rc = rd_acquire(s, &l);
+  if (rc)
+    return rc;
+  rc = rd_append(&l, 5, zadd, zadd_l);
+  if (!rc)
+    rc = rd_append(&l, 4, trim, trim_l);
+  if (!rc)
+    rc = rd_append(&l, 4, exp_nx, exp_l);
+  if (!rc)
+    rc = rd_append(&l, 4, exp_gt, exp_l);
+  if (!rc)
+    rc = rd_exec(s, &l, rep, 4);
+  for (int i = 0; !rc && i < 4; i++)
+    if (rep[i]->type != REDIS_REPLY_INTEGER) {
+      DN__COUNT(&s->ctr, errors, 1);
+      rc = DN_ESTORE;
+    }
+  rd_free_replies(rep, 4);
+  rd_release(s, &l);
+  return rc;
+}
+
+/* Members collected from ZSCAN pages, before sorting and de-duplication
+ * (SCAN may return a member twice). */
+typedef struct rd_member {
+  char *p;
+  size_t len;
+} rd_member;
+
+typedef struct rd_members {
+  rd_member *v;
+  size_t count, cap;
+} rd_members;
+
+static void rd_members_free(rd_members *m) {
+  for (size_t i = 0; i < m->count; i++)
+    dn__free(m->v[i].p);
+  dn__free(m->v);
+  m->v = NULL;
+  m->count = m->cap = 0;
+}
+
+static int rd_members_push(rd_members *m, const char *p, size_t len) {
+  if (m->count == m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 16;
+    rd_member *v = dn__realloc(m->v, cap * sizeof *v);
+    if (!v)
+      return DN_ENOMEM;
+    m->v = v;
+    m->cap = cap;
+  }
+  char *copy = dn__strndup(p, len);
+  if (!copy)
+    return DN_ENOMEM;
+  m->v[m->count++] = (rd_member){copy, len};
+  return 0;
+}
+
+static int rd_member_cmp(const void *a, const void *b) {
+  const rd_member *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = n ? memcmp(x->p, y->p, n) : 0;
+  if (c)
+    return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Sorts bytewise, drops duplicates, and moves the members into the layout
+ * dn_strings_free releases. On failure m is unchanged. */
+static int rd_members_finish(rd_members *m, dn_strings *out) {
+  if (m->count)
+    qsort(m->v, m->count, sizeof *m->v, rd_member_cmp);
+  size_t n = 0;
+  for (size_t i = 0; i < m->count; i++)
+    n += i == 0 || rd_member_cmp(&m->v[i - 1], &m->v[i]) != 0;
+  dn_strings r = {0};
+  r.items = dn__calloc(n ? n : 1, sizeof *r.items);
+  r.lens = dn__calloc(n ? n : 1, sizeof *r.lens);
+  if (!r.items || !r.lens) {
+    dn__free(r.items);
+    dn__free(r.lens);
+    return DN_ENOMEM;
+  }
+  for (size_t i = 0; i < m->count; i++) {
+    if (i && rd_member_cmp(&m->v[i - 1], &m->v[i]) == 0) {
+      dn__free(m->v[i].p);
+      continue;
+    }
+    r.items[r.count] = m->v[i].p;
+    r.lens[r.count++] = m->v[i].len;
+  }
+  dn__free(m->v);
+  m->v = NULL;
+  m->count = m->cap = 0;
+  *out = r;
+  return 0;
+}
+
+/* Takes the live members of one ZSCAN page and the next cursor. */
+static int rd_scan_page(const redisReply *r, uint64_t now, rd_members *m,
+                        char cursor[32]) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[0]->len >= 32 || r->element[1]->type != REDIS_REPLY_ARRAY ||
+      r->element[1]->elements % 2)
+    return DN_ESTORE;
+  memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+  const redisReply *items = r->element[1];
+  for (size_t i = 0; i < items->elements; i += 2) {
+    const redisReply *mem = items->element[i], *score = items->element[i + 1];
+    if (mem->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING)
+      return DN_ESTORE;
+    if (strtod(score->str, NULL) <= (double)now)
+      continue; /* expired, not trimmed yet */
+    int rc = rd_members_push(m, mem->str, mem->len);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* Walks the sorted set with ZSCAN, one bounded page per round trip. */
+static int rd_scan(rd_store *s, rd_link *l, const char *k, size_t kl,
+                   rd_members *m) {
+  char cursor[32] = "0";
+  uint64_t now = wall_ms();
+  int rc = 0;
+  do {
+    const char *argv[5] = {"ZSCAN", k, cursor, "COUNT", RD_SCAN_COUNT};
+    size_t lens[5] = {5, kl, strlen(cursor), 5, strlen(RD_SCAN_COUNT)};
+    redisReply *rep = NULL;
+    rc = rd_append(l, 5, argv, lens);
+    if (!rc)
+      rc = rd_exec(s, l, &rep, 1);
+    if (!rc)
+      rc = rd_scan_page(rep, now, m, cursor);
+    if (rc == DN_ESTORE && rep) /* WRONGTYPE or a malformed reply */
+      DN__COUNT(&s->ctr, errors, 1);
+    rd_free_replies(&rep, 1);
+  } while (!rc && strcmp(cursor, "0") != 0);
+  return rc;
+}
+
+static int rd_index_members(void *self, dn_slice key, dn_strings *out) {
+  rd_store *s = self;
+  if (!out || (!key.ptr && key.len))
+    return DN_EINVAL;
+  char k[DN__SKEY_MAX + 1];
+  size_t kl;
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_INDEX, key, 1);
+  if (rc)
+    return rc;
+  rd_link l;
+  rc = rd_acquire(s, &l);
+  if (rc)
+    return rc;
+  rd_members m = {NULL, 0, 0};
+  rc = rd_scan(s, &l, k, kl, &m);
+  rd_release(s, &l);
+  if (!rc)
+    rc = rd_members_finish(&m, out);
+  rd_members_free(&m);
+  return rc;
+}
+
+/* ---- life cycle -------------------------------------------------------------------
+ */
+static int rd_stats(void *self, dn_store_stats *out) {
+  dn__shared_counters_get(&((rd_store *)self)->ctr, out);
+  return 0;
+}
+
+static void rd_destroy(void *self) {
+  rd_store *s = self;
+  for (unsigned i = 0; i < s->nidle; i++)
+    redisFree(s->idle[i]);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  memset(s->url.password, 0, sizeof s->url.password);
+  dn__free(s->idle);
+  dn__free(s);
+}
+
+static const dn_store_ops rd_ops = {
+    .version = DN_STORE_OPS_VERSION,
+    .name = "redis",
+    .get_multi = rd_get_multi,
+    .set = rd_set,
+    .set_multi = rd_set_multi,
+    .del = rd_del,
+    .seq_get = rd_seq_get,
+    .seq_bump = rd_seq_bump,
+    .index_add = rd_index_add,
+    .index_members = rd_index_members,
+    .stats = rd_stats,
+    .destroy = rd_destroy,
+};
+
+static int rd_init_sync(rd_store *s) {
+  if (pthread_mutex_init(&s->mu, NULL))
+    return DN_ENOMEM;
+  if (pthread_cond_init(&s->cv, NULL)) {
+    pthread_mutex_destroy(&s->mu);
+    return DN_ENOMEM;
+  }
+  return 0;
+}
+
+int dn__store_redis_open(const char *url, const char *what,
+                         const dn_store_shared_options *opts, dn_store **out,
+                         dn_error *err) {
+  if (!url || !out)
+    return dn__error_set(err, DN_EINVAL, 0, "url and out are required");
+  rd_store *s = dn__calloc(1, sizeof *s);
+  if (!s)
+    return DN_ENOMEM;
+  int rc = dn__shared_conf_init(&s->conf, opts, err);
+  if (!rc)
+    rc = dn__parse_redis_url(url, what, &s->url, err);
+  if (!rc) {
+    s->idle = dn__calloc(s->conf.pool_size, sizeof *s->idle);
+    rc = s->idle ? rd_init_sync(s) : DN_ENOMEM;
+  }
+  if (rc) {
+    memset(s->url.password, 0, sizeof s->url.password);
+    dn__free(s->idle);
+    dn__free(s);
+    return rc;
+  }
+  dn__shared_counters_init(&s->ctr);
+  s->seq_len = dn__skey_seq(s->seq_key, s->conf.ns);
+  rc = dn_store_new(&rd_ops, s, out);
+  if (rc)
+    rd_destroy(s);
+  return rc;
+}
+
+int dn_store_redis_new(const char *url, const dn_store_shared_options *opts,
+                       dn_store **out, dn_error *err) {
+  return dn__store_redis_open(url, "url", opts, out, err);
+}
