@@ -66,9 +66,11 @@ const dn_cli_command dn_cli_cmd_uri_tag = {
     "\n"
     "Prints the URI tag of each URI, one per line. A URI tag is the\n"
     "surrogate key that stands for one resource in CDN tag headers and\n"
-    "purge requests. It is at most 128 bytes and safe in every CDN's tag\n"
-    "header; see docs/uri-tags.md for the format.\n"
+    "purge requests. It is the normalised URI with '/' written as '|' and\n"
+    "the bytes CDNs reject as %XX; past 128 bytes it is cut, and '#' and a\n"
+    "digest of the whole URI follow. See docs/uri-tags.md for the format.\n"
     "\n"
     "Example:\n"
-    "  $ donut uri-tag 'app://self/item?id=1'\n",
+    "  $ donut uri-tag 'app://self/item?id=1'\n"
+    "  app%3A||self|item%3Fid%3D1\n",
     run_uri_tag};
