@@ -214,7 +214,7 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
   uint64_t seq;
   int rc = dn__store_seq_bump(e->store, &seq);
   if (rc)
-    return dn__error_set(err, DN_ESTORE, 0,
+    return dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
                          "cannot advance the invalidation sequence: %s",
                          dn_strerror(rc));
   dn__buf kb;
@@ -237,8 +237,8 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
       keys[i] = (dn_slice){kb.data + offs[i], offs[i + 1] - offs[i]};
     rc = dn__store_set_multi(e->store, keys, vals, n, 0);
     if (rc)
-      rc = dn__error_set(err, DN_ESTORE, 0, "cannot store tag versions: %s",
-                         dn_strerror(rc));
+      rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
+                         "cannot store tag versions: %s", dn_strerror(rc));
   }
   for (size_t i = 0; vals && i < n; i++)
     dn_blob_unref(vals[i]);

@@ -107,3 +107,12 @@ void dn_test_every_alloc_failure(int (*fn)(void *), void *ud) {
   }
   fail_msg("too many allocations");
 }
+
+int dn_test_store_new(dn_store **out) {
+  const char *kind = getenv("DONUT_TEST_STORE");
+  if (!kind || !*kind || strcmp(kind, "memory") == 0)
+    return dn_store_memory_new(NULL, out);
+  if (strcmp(kind, "null") == 0)
+    return dn_store_null_new(out);
+  return DN_ECONFIG;
+}

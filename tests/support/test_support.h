@@ -35,4 +35,8 @@ char *dn_test_read_data(const char *name, size_t *len_out);
  * did; anything else fails the test, and so does a leaked allocation. */
 void dn_test_every_alloc_failure(int (*fn)(void *), void *ud);
 
+/* Creates the store the engine tests run against: DONUT_TEST_STORE names
+ * it ("memory", the default, or "null"). */
+int dn_test_store_new(dn_store **out);
+
 #endif

@@ -1,0 +1,618 @@
+/* test_engine.c - the engine's required behaviour: chains, bubbling,
+ * donut and donut-hole pages, ETags, no stale after purge (including the
+ * render that races a purge), single flight, cycles and depth, expiry,
+ * safe loss, introspection and bad input.
+ *
+ * Every test builds a small site of renderers over mutable data, so a test
+ * can change the data, purge, and check exactly which renderers ran.
+ */
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_fixture.h"
+
+/* ---- 1. chain ------------------------------------------------------------ */
+static void test_chain_purge_renders_only_the_leaf(void **state) {
+  site *s = *state;
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c1]]");
+  assert_int_equal(s->renders[R_A] + s->renders[R_B] + s->renders[R_C], 3);
+  char ea[40], eb[40], ec[40];
+  etag_copy(a, ea);
+  etag_copy_uri(s, "app://self/b", eb);
+  etag_copy_uri(s, "app://self/c", ec);
+  dn_rep_unref(a);
+
+  dn_get_info info;
+  a = get_info(s, "app://self/a", &info);
+  assert_int_equal(info.source, DN_SOURCE_HIT);
+  assert_int_equal(info.renders, 0);
+  dn_rep_unref(a);
+
+  set_data(s, "c2");
+  reset_renders(s);
+  assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+  a = get_info(s, "app://self/a", &info);
+  assert_body(a, "A[B[c2]]");
+  assert_int_equal(s->renders[R_C], 1);
+  assert_int_equal(s->renders[R_A], 0);
+  assert_int_equal(s->renders[R_B], 0);
+  assert_int_equal(info.source, DN_SOURCE_RECOMPOSED);
+  assert_int_equal(info.renders, 1);
+  char ea2[40], eb2[40], ec2[40];
+  etag_copy(a, ea2);
+  etag_copy_uri(s, "app://self/b", eb2);
+  etag_copy_uri(s, "app://self/c", ec2);
+  assert_string_not_equal(ea, ea2);
+  assert_string_not_equal(eb, eb2);
+  assert_string_not_equal(ec, ec2);
+  dn_rep_unref(a);
+  assert_int_equal(s->renders[R_C], 1);
+}
+
+/* ---- 2. bubbling ----------------------------------------------------------- */
+static void test_closure_tags_and_lifetimes_bubble(void **state) {
+  site *s = *state;
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_true(has_uri_tag(a, "app://self/a"));
+  assert_true(has_uri_tag(a, "app://self/b"));
+  assert_true(has_uri_tag(a, "app://self/c"));
+  assert_true(has_tag(a, "tag-c"));
+  assert_true(has_tag(a, "tag-b"));
+  /* B has ttl 600 / s-maxage 60, C ttl 300: the minimum wins. */
+  assert_int_equal(dn_rep_ttl(a), 300);
+  assert_int_equal(dn_rep_s_maxage(a), 60);
+  dn_rep_unref(a);
+
+  reset_renders(s);
+  dn_slice t = dn_slice_from_cstr("tag-c");
+  assert_int_equal(dn_engine_invalidate_tags(s->e, &t, 1, NULL), 0);
+  dn_get_info info;
+  a = get_info(s, "app://self/a", &info);
+  assert_int_not_equal(info.source, DN_SOURCE_HIT);
+  assert_int_equal(s->renders[R_C], 1);
+  assert_int_equal(s->renders[R_A] + s->renders[R_B], 0);
+  dn_rep_unref(a);
+  dn_rep *b = get_info(s, "app://self/b", &info);
+  assert_int_equal(info.source, DN_SOURCE_HIT); /* recomposed by A's get */
+  dn_rep_unref(b);
+}
+
+static void test_diamond_and_shared_leaf(void **state) {
+  site *s = *state;
+  dn_rep *d = get_ok(s, "app://self/diamond");
+  assert_body(d, "D[E[c1]F[c1]]");
+  assert_int_equal(s->renders[R_G], 1);
+  dn_rep_unref(d);
+  set_data(s, "g2");
+  reset_renders(s);
+  assert_int_equal(dn_engine_purge(s->e, "app://self/g", 12, NULL), 0);
+  d = get_ok(s, "app://self/diamond");
+  assert_body(d, "D[E[g2]F[g2]]");
+  assert_int_equal(s->renders[R_G], 1);
+  assert_int_equal(s->renders[R_DIAMOND] + s->renders[R_E] + s->renders[R_F],
+                   0);
+  dn_rep_unref(d);
+}
+
+static void test_same_hole_twice(void **state) {
+  site *s = *state;
+  dn_rep *p = get_ok(s, "app://self/twice");
+  assert_body(p, "<c1|c1>");
+  assert_int_equal(s->renders[R_G], 1);
+  dn_rep_unref(p);
+}
+
+static void test_one_leaf_many_parents(void **state) {
+  site *s = *state;
+  char uri[64];
+  for (int i = 0; i < 10; i++) {
+    snprintf(uri, sizeof uri, "app://self/parent?n=%d", i);
+    dn_rep_unref(get_ok(s, uri));
+  }
+  assert_int_equal(s->renders[R_G], 1);
+  assert_int_equal(s->renders[R_PARENT], 10);
+  set_data(s, "g9");
+  reset_renders(s);
+  assert_int_equal(dn_engine_purge(s->e, "app://self/g", 12, NULL), 0);
+  for (int i = 0; i < 10; i++) {
+    snprintf(uri, sizeof uri, "app://self/parent?n=%d", i);
+    dn_rep *p = get_ok(s, uri);
+    char want[64];
+    snprintf(want, sizeof want, "P%d(g9)", i);
+    assert_body(p, want);
+    dn_rep_unref(p);
+  }
+  assert_int_equal(s->renders[R_G], 1);
+  assert_int_equal(s->renders[R_PARENT], 0);
+}
+
+/* ---- 3. donut (uncacheable hole) ----------------------------------------- */
+static void test_donut_page_renders_hole_every_time(void **state) {
+  site *s = *state;
+  dn_header h = {dn_slice_from_cstr("Cookie"),
+                 dn_slice_from_cstr("theme=dark; name=alice")};
+  dn_request req = {dn_slice_from_cstr("GET"), &h, 1};
+  dn_rep *p = get_req(s, "app://self/home", &req);
+  assert_body(p, "Home:Welcome to alice|news:c1");
+  assert_int_equal(dn_rep_etag(p).len, 0);
+  assert_false(dn_rep_cacheable(p));
+  assert_false(has_tag(p, "user")); /* the greeting's own tag */
+  assert_int_equal(dn_rep_ttl(p), 3600); /* the greeting's ttl 5 does not */
+  dn_rep_unref(p);
+
+  h.value = dn_slice_from_cstr("name=bob");
+  dn_get_info info;
+  p = get_req_info(s, "app://self/home", &req, &info);
+  assert_body(p, "Home:Welcome to bob|news:c1");
+  assert_int_not_equal(info.source, DN_SOURCE_HIT);
+  dn_rep_unref(p);
+  p = get_req(s, "app://self/home", NULL);
+  assert_body(p, "Home:Welcome to guest|news:c1");
+  dn_rep_unref(p);
+  assert_int_equal(s->renders[R_HOME], 1);     /* shell reused */
+  assert_int_equal(s->renders[R_GREETING], 3); /* every request */
+  assert_int_equal(s->renders[R_G], 1);        /* cacheable hole cached */
+}
+
+/* ---- 4. donut-hole (all cacheable) --------------------------------------- */
+static void test_donut_hole_page_is_cached_with_etag(void **state) {
+  site *s = *state;
+  dn_rep *p = get_ok(s, "app://self/a");
+  assert_int_equal(dn_rep_etag(p).len, 34);
+  assert_true(dn_rep_cacheable(p));
+  dn_rep_unref(p);
+  dn_get_info info;
+  p = get_info(s, "app://self/a", &info);
+  assert_int_equal(info.source, DN_SOURCE_HIT);
+  dn_rep_unref(p);
+}
+
+/* ---- 5. ETags ------------------------------------------------------------ */
+static void test_identical_rerender_keeps_etag_and_last_modified(void **state) {
+  site *s = *state;
+  dn_rep *a = get_ok(s, "app://self/a");
+  char e1[40];
+  etag_copy(a, e1);
+  uint64_t lm1 = dn_rep_last_modified(a);
+  assert_int_not_equal(lm1, 0);
+  dn_rep_unref(a);
+  s->now += 5000;
+  assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+  a = get_ok(s, "app://self/a");
+  char e2[40];
+  etag_copy(a, e2);
+  assert_string_equal(e1, e2);
+  assert_int_equal(dn_rep_last_modified(a), lm1);
+  assert_int_equal(s->renders[R_C], 2);
+  dn_rep_unref(a);
+}
+
+static void test_etag_is_the_same_in_another_engine(void **state) {
+  site *s = *state;
+  site *other = site_new(NULL);
+  dn_rep *a = get_ok(s, "app://self/a");
+  dn_rep *b = get_ok(other, "app://self/a");
+  assert_int_equal(dn_rep_etag(a).len, dn_rep_etag(b).len);
+  assert_memory_equal(dn_rep_etag(a).ptr, dn_rep_etag(b).ptr,
+                      dn_rep_etag(a).len);
+  dn_rep_unref(a);
+  dn_rep_unref(b);
+  site_free(other);
+}
+
+/* ---- 6. no stale after purge, including the racing render ---------------- */
+static void *racing_get(void *arg) {
+  site *s = arg;
+  dn_rep *r = NULL;
+  int rc = dn_engine_get(s->e, "app://self/slow", 15, NULL, 0, &r, NULL, NULL);
+  if (rc == 0)
+    dn_rep_unref(r);
+  return (void *)(intptr_t)rc;
+}
+
+static void test_render_racing_a_purge_is_not_served_as_fresh(void **state) {
+  site *s = *state;
+  s->slow_block = 1;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, racing_get, s), 0);
+  sem_wait(&s->slow_started); /* the renderer read "c1" and is paused */
+  set_data(s, "g2");
+  dn_slice tag = dn_slice_from_cstr("slow-data");
+  assert_int_equal(dn_engine_invalidate_tags(s->e, &tag, 1, NULL), 0);
+  sem_post(&s->slow_go);
+  void *ret;
+  pthread_join(t, &ret);
+  assert_int_equal((intptr_t)ret, 0);
+  dn_rep *r = get_ok(s, "app://self/slow");
+  assert_body(r, "slow:g2");
+  dn_rep_unref(r);
+  dn_engine_stats st;
+  dn_engine_stats_get(s->e, &st);
+  assert_true(st.raced_renders >= 1);
+}
+
+static void test_purge_is_seen_by_the_next_get(void **state) {
+  site *s = *state;
+  for (int i = 0; i < 50; i++) {
+    char data[16];
+    snprintf(data, sizeof data, "v%d", i);
+    set_data(s, data);
+    assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+    dn_rep *a = get_ok(s, "app://self/a");
+    char want[32];
+    snprintf(want, sizeof want, "A[B[%s]]", data);
+    assert_body(a, want);
+    dn_rep_unref(a);
+  }
+}
+
+/* ---- 7. single flight ---------------------------------------------------- */
+#define NTHREADS 8
+
+static void *flight_get(void *arg) {
+  site *s = arg;
+  dn_rep *r = NULL;
+  dn_error err;
+  int rc = dn_engine_get(s->e, "app://self/flight", 17, NULL, 0, &r, NULL,
+                         &err);
+  if (rc == 0) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->flight_body[0])
+      snprintf(s->flight_body, sizeof s->flight_body, "%.*s",
+               (int)dn_rep_body(r).len, dn_rep_body(r).ptr);
+    else if (strncmp(s->flight_body, dn_rep_body(r).ptr, dn_rep_body(r).len))
+      s->flight_mismatch = 1;
+    pthread_mutex_unlock(&s->mu);
+    dn_rep_unref(r);
+  }
+  return (void *)(intptr_t)rc;
+}
+
+static void run_flight(site *s, intptr_t *rcs) {
+  pthread_t t[NTHREADS];
+  s->flight_waiters = NTHREADS - 1;
+  for (int i = 0; i < NTHREADS; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, flight_get, s), 0);
+  for (int i = 0; i < NTHREADS; i++) {
+    void *ret;
+    pthread_join(t[i], &ret);
+    rcs[i] = (intptr_t)ret;
+  }
+}
+
+static void test_concurrent_misses_render_once(void **state) {
+  site *s = *state;
+  intptr_t rcs[NTHREADS];
+  run_flight(s, rcs);
+  for (int i = 0; i < NTHREADS; i++)
+    assert_int_equal(rcs[i], 0);
+  assert_int_equal(s->renders[R_FLIGHT], 1);
+  assert_false(s->flight_mismatch);
+  assert_string_equal(s->flight_body, "flight:c1");
+}
+
+static void test_render_error_reaches_every_waiter(void **state) {
+  site *s = *state;
+  s->flight_fail = 1;
+  intptr_t rcs[NTHREADS];
+  run_flight(s, rcs);
+  for (int i = 0; i < NTHREADS; i++)
+    assert_int_equal(rcs[i], DN_EIO);
+  assert_int_equal(s->renders[R_FLIGHT], 1);
+  /* Nothing was cached: the next get renders again. */
+  s->flight_fail = 0;
+  s->flight_waiters = 0;
+  dn_rep_unref(get_ok(s, "app://self/flight"));
+  assert_int_equal(s->renders[R_FLIGHT], 2);
+}
+
+/* ---- 8. cycles and depth -------------------------------------------------- */
+static void test_cycle_is_an_error_and_caches_nothing(void **state) {
+  site *s = *state;
+  dn_rep *r = NULL;
+  dn_error err;
+  assert_int_equal(dn_engine_get(s->e, "app://self/cycle-a", 18, NULL, 0, &r,
+                                 NULL, &err),
+                   DN_ECYCLE);
+  assert_null(r);
+  assert_non_null(strstr(err.text, "embeds itself"));
+  assert_int_equal(dn_engine_get(s->e, "app://self/cycle-a", 18, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   DN_ENOTFOUND);
+  assert_int_equal(dn_engine_get(s->e, "app://self/cycle-b", 18, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   DN_ENOTFOUND);
+}
+
+static void test_too_deep_is_an_error(void **state) {
+  site *s = *state;
+  dn_rep *r = NULL;
+  dn_error err;
+  assert_int_equal(dn_engine_get(s->e, "app://self/deep?n=40", 20, NULL, 0,
+                                 &r, NULL, &err),
+                   DN_EDEPTH);
+  assert_null(r);
+  /* 32 levels below the top are allowed. */
+  r = get_ok(s, "app://self/deep?n=32");
+  assert_body(r, "0");
+  dn_rep_unref(r);
+  assert_int_equal(dn_engine_get(s->e, "app://self/deep?n=40", 20, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   DN_ENOTFOUND);
+}
+
+/* ---- 9. expiry ------------------------------------------------------------- */
+static void test_ttl_follows_the_injected_clock(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a")); /* C has ttl 300 */
+  s->now += 299 * 1000;
+  dn_get_info info;
+  dn_rep_unref(get_info(s, "app://self/a", &info));
+  assert_int_equal(info.source, DN_SOURCE_HIT);
+  set_data(s, "late");
+  s->now += 2000;
+  dn_rep *a = get_info(s, "app://self/a", &info);
+  assert_body(a, "A[B[late]]");
+  assert_int_not_equal(info.source, DN_SOURCE_HIT);
+  dn_rep_unref(a);
+}
+
+static void test_absolute_expiry(void **state) {
+  site *s = *state;
+  s->expires_at = s->now + 10000;
+  dn_rep *r = get_ok(s, "app://self/expiring");
+  assert_int_equal(dn_rep_expires_at(r), s->now + 10000);
+  dn_rep_unref(r);
+  s->now += 10000;
+  dn_get_info info;
+  dn_rep_unref(get_info(s, "app://self/expiring", &info));
+  assert_int_equal(info.source, DN_SOURCE_RENDERED);
+  assert_int_equal(s->renders[R_EXPIRING], 2);
+}
+
+/* ---- 10. safe loss and O(1) invalidation ---------------------------------- */
+static void test_losing_any_piece_is_a_miss_never_stale(void **state) {
+  site *s = *state;
+  static const char *kinds[] = {"t", "s", "v"};
+  for (size_t k = 0; k < 3; k++) {
+    dn_rep_unref(get_ok(s, "app://self/a"));
+    char data[16];
+    snprintf(data, sizeof data, "lost-%zu", k);
+    set_data(s, data);
+    /* Invalidate C, then lose pieces: whatever is lost, no stale hit. */
+    assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+    store_delete_kind(s, kinds[k], "app://self/c");
+    store_delete_kind(s, kinds[k], "app://self/a");
+    dn_rep *a = get_ok(s, "app://self/a");
+    char want[32];
+    snprintf(want, sizeof want, "A[B[%s]]", data);
+    assert_body(a, want);
+    dn_rep_unref(a);
+  }
+}
+
+static void test_invalidation_cost_does_not_grow_with_dependents(void **state) {
+  site *s = *state;
+  char uri[64];
+  for (int i = 0; i < 200; i++) {
+    snprintf(uri, sizeof uri, "app://self/parent?n=%d", i);
+    dn_rep_unref(get_ok(s, uri));
+  }
+  s->counting = 1;
+  s->store_ops = 0;
+  assert_int_equal(dn_engine_purge(s->e, "app://self/g", 12, NULL), 0);
+  s->counting = 0;
+  /* One sequence bump and one tag write, whatever the dependents. */
+  assert_int_equal(s->store_ops, 2);
+}
+
+/* ---- 11. introspection ----------------------------------------------------- */
+static void test_holes_and_dependents(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  dn_strings h = {0};
+  assert_int_equal(dn_engine_holes(s->e, "app://self/b", 12, &h, NULL), 0);
+  assert_int_equal(h.count, 1);
+  assert_string_equal(h.items[0], "app://self/c");
+  dn_strings_free(&h);
+  assert_int_equal(dn_engine_dependents(s->e, "app://self/c", 12, &h, NULL),
+                   0);
+  assert_int_equal(h.count, 1);
+  assert_string_equal(h.items[0], "app://self/b");
+  dn_strings_free(&h);
+  char *json = NULL;
+  assert_int_equal(dn_engine_inspect_json(s->e, "app://self/b", 12, &json,
+                                          NULL),
+                   0);
+  assert_non_null(strstr(json, "\"cached\":true"));
+  assert_non_null(strstr(json, "\"holes\":[{\"uri\":\"app://self/c\""));
+  assert_non_null(strstr(json, "\"dependents\":[\"app://self/a\"]"));
+  dn_free(json);
+}
+
+static void test_store_without_index_says_so(void **state) {
+  (void)state;
+  dn_store *null_store;
+  assert_int_equal(dn_store_null_new(&null_store), 0);
+  site *s = site_new(null_store);
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  dn_strings h = {0};
+  assert_int_equal(dn_engine_dependents(s->e, "app://self/c", 12, &h, NULL),
+                   DN_ENOTSUP);
+  /* The null store caches nothing: every get renders. */
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  assert_int_equal(s->renders[R_A], 2);
+  site_free(s);
+  dn_store_free(null_store);
+}
+
+/* ---- 12. bad input ---------------------------------------------------------- */
+static void test_bad_input_gets_clear_errors(void **state) {
+  site *s = *state;
+  dn_rep *r = NULL;
+  dn_error err;
+  assert_int_equal(dn_engine_get(s->e, "no scheme", 9, NULL, 0, &r, NULL,
+                                 &err),
+                   DN_EURI);
+  assert_int_equal(dn_engine_get(s->e, "app://self/none", 15, NULL, 0, &r,
+                                 NULL, &err),
+                   DN_ENORENDERER);
+  assert_non_null(strstr(err.text, "app://self/none"));
+  dn_slice bad[2] = {dn_slice_from_cstr("ok"),
+                     dn_slice_from_cstr("evil\r\nX: 1")};
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  assert_int_equal(dn_engine_invalidate_tags(s->e, bad, 2, &err), DN_ETAG);
+  assert_non_null(strstr(err.text, "tag 1"));
+  dn_get_info info;
+  dn_rep_unref(get_info(s, "app://self/a", &info));
+  assert_int_equal(info.source, DN_SOURCE_HIT); /* nothing was invalidated */
+  /* The "bad" renderer checks its own calls (see the fixture). */
+  r = get_ok(s, "app://self/bad");
+  assert_body(r, "checked");
+  dn_rep_unref(r);
+  assert_int_equal(s->bad_checks_failed, 0);
+}
+
+static void test_renderer_that_fails_then_writes(void **state) {
+  site *s = *state;
+  dn_rep *r = NULL;
+  dn_error err;
+  assert_int_equal(dn_engine_get(s->e, "app://self/fails", 16, NULL, 0, &r,
+                                 NULL, &err),
+                   DN_ERENDER);
+  assert_non_null(strstr(err.text, "database is down"));
+  assert_int_equal(s->write_after_fail_rc, DN_ESTATE);
+}
+
+/* ---- vary -------------------------------------------------------------------- */
+static void test_vary_keys_variants_and_bubbles(void **state) {
+  site *s = *state;
+  dn_header h = {dn_slice_from_cstr("Accept-Language"),
+                 dn_slice_from_cstr("ja")};
+  dn_request req = {dn_slice_from_cstr("GET"), &h, 1};
+  dn_rep *p = get_req(s, "app://self/intl", &req);
+  assert_body(p, "[hello:ja]");
+  assert_int_equal(dn_rep_vary_count(p), 1);
+  assert_int_equal(dn_rep_vary(p, 0).len, 15);
+  dn_rep_unref(p);
+  h.value = dn_slice_from_cstr("en");
+  p = get_req(s, "app://self/intl", &req);
+  assert_body(p, "[hello:en]");
+  dn_rep_unref(p);
+  h.value = dn_slice_from_cstr("ja");
+  dn_get_info info;
+  p = get_req_info(s, "app://self/intl", &req, &info);
+  assert_body(p, "[hello:ja]");
+  assert_int_equal(info.source, DN_SOURCE_HIT);
+  dn_rep_unref(p);
+  assert_int_equal(s->renders[R_HELLO], 2);
+}
+
+/* ---- direct writes -------------------------------------------------------- */
+static void test_put_get_delete(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/wrapper"));
+  dn_render *w;
+  assert_int_equal(dn_engine_put_begin(s->e, "app://self/stored", 17, &w,
+                                       NULL),
+                   0);
+  assert_int_equal(dn_render_write_str(w, "written"), 0);
+  assert_int_equal(dn_render_add_tag(w, "direct"), 0);
+  assert_int_equal(dn_engine_put_commit(w, NULL), 0);
+  dn_rep *r = NULL;
+  assert_int_equal(dn_engine_get(s->e, "app://self/stored", 17, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   0);
+  assert_body(r, "written");
+  assert_true(has_tag(r, "direct"));
+  dn_rep_unref(r);
+  /* The page that embeds it sees the new content. */
+  r = get_ok(s, "app://self/wrapper");
+  assert_body(r, "W(written)");
+  dn_rep_unref(r);
+  assert_int_equal(dn_engine_delete(s->e, "app://self/stored", 17, NULL), 0);
+  assert_int_equal(dn_engine_get(s->e, "app://self/stored", 17, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   DN_ENOTFOUND);
+}
+
+static void test_put_of_private_content_is_refused(void **state) {
+  site *s = *state;
+  dn_render *w;
+  dn_error err;
+  assert_int_equal(dn_engine_put_begin(s->e, "app://self/p", 12, &w, NULL), 0);
+  assert_int_equal(dn_render_set_header(w, "Set-Cookie", "sid=1"), 0);
+  assert_int_equal(dn_engine_put_commit(w, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "not storable"));
+}
+
+/* ---- listeners -------------------------------------------------------------- */
+static void test_listeners_hear_invalidations(void **state) {
+  site *s = *state;
+  assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+  assert_int_equal(s->heard, 1);
+  char tag[DN_URI_TAG_MAX + 1];
+  assert_int_equal(dn_uri_tag("app://self/c", 12, tag, NULL, NULL), 0);
+  assert_string_equal(s->heard_tag, tag);
+}
+
+/* ---- out of memory ---------------------------------------------------------- */
+static int oom_get(void *ud) {
+  (void)ud;
+  site *s = site_new(NULL);
+  if (!s)
+    return DN_ENOMEM;
+  dn_rep *r = NULL;
+  int rc = dn_engine_get(s->e, "app://self/a", 12, NULL, 0, &r, NULL, NULL);
+  if (rc == 0 && strncmp(dn_rep_body(r).ptr, "A[B[c1]]", 8) != 0)
+    rc = DN_EINVAL;
+  dn_rep_unref(r);
+  if (rc == 0)
+    rc = dn_engine_purge(s->e, "app://self/c", 12, NULL);
+  site_free(s);
+  return rc;
+}
+
+static void test_every_allocation_failure_is_clean(void **state) {
+  (void)state;
+  dn_test_every_alloc_failure(oom_get, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      SITE_TEST(test_chain_purge_renders_only_the_leaf),
+      SITE_TEST(test_closure_tags_and_lifetimes_bubble),
+      SITE_TEST(test_diamond_and_shared_leaf),
+      SITE_TEST(test_same_hole_twice),
+      SITE_TEST(test_one_leaf_many_parents),
+      SITE_TEST(test_donut_page_renders_hole_every_time),
+      SITE_TEST(test_donut_hole_page_is_cached_with_etag),
+      SITE_TEST(test_identical_rerender_keeps_etag_and_last_modified),
+      SITE_TEST(test_etag_is_the_same_in_another_engine),
+      SITE_TEST(test_render_racing_a_purge_is_not_served_as_fresh),
+      SITE_TEST(test_purge_is_seen_by_the_next_get),
+      SITE_TEST(test_concurrent_misses_render_once),
+      SITE_TEST(test_render_error_reaches_every_waiter),
+      SITE_TEST(test_cycle_is_an_error_and_caches_nothing),
+      SITE_TEST(test_too_deep_is_an_error),
+      SITE_TEST(test_ttl_follows_the_injected_clock),
+      SITE_TEST(test_absolute_expiry),
+      SITE_TEST(test_losing_any_piece_is_a_miss_never_stale),
+      SITE_TEST(test_invalidation_cost_does_not_grow_with_dependents),
+      SITE_TEST(test_holes_and_dependents),
+      cmocka_unit_test(test_store_without_index_says_so),
+      SITE_TEST(test_bad_input_gets_clear_errors),
+      SITE_TEST(test_renderer_that_fails_then_writes),
+      SITE_TEST(test_vary_keys_variants_and_bubbles),
+      SITE_TEST(test_put_get_delete),
+      SITE_TEST(test_put_of_private_content_is_refused),
+      SITE_TEST(test_listeners_hear_invalidations),
+      cmocka_unit_test(test_every_allocation_failure_is_clean),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
