@@ -11,5 +11,8 @@
 #include "donut/uritpl.h"
 #include "donut/store.h"
 #include "donut/engine.h"
+#include "donut/http.h"
+#include "donut/respond.h"
+#include "donut/store_shared.h"
 
 #endif /* DONUT_H */

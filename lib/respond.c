@@ -1,0 +1,68 @@
+/* respond.c - maps an engine representation onto the HTTP layer's
+ * description of a representation and computes the response.
+ *
+ * The engine stores ETags with their quotes (a strong entity-tag); the HTTP
+ * layer takes the opaque-tag without them. A page with uncacheable holes
+ * has no ETag and is marked private, so no shared cache keeps a page made
+ * for one visitor.
+ */
+#include <string.h>
+
+#include "donut/respond.h"
+#include "error.h"
+#include "alloc.h"
+#include "record.h"
+
+void dn_respond_options_init(dn_respond_options *o) {
+  memset(o, 0, sizeof *o);
+  o->cdn = DN_CDN_NONE;
+  o->max_age = DN_HTTP_UNSET;
+  o->stale_while_revalidate = DN_HTTP_UNSET;
+  o->stale_if_error = DN_HTTP_UNSET;
+}
+
+int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
+                   const dn_respond_options *opts, dn_http_result *out,
+                   dn_error *err) {
+  if (!rep || !opts || !out)
+    return dn__error_set(err, DN_EINVAL, 0, "rep, opts and out are required");
+  dn_http_repr r;
+  dn_http_repr_init(&r);
+  r.status = rep->status;
+  r.fields = (const dn_http_field *)rep->headers;
+  r.field_count = rep->nheaders;
+  r.now = (int64_t)(opts->now_ms / 1000);
+  if (rep->etag.len >= 2) {
+    r.etag = (dn_slice){rep->etag.ptr + 1, rep->etag.len - 2};
+    r.last_modified = (int64_t)(rep->last_modified_ms / 1000);
+  }
+  r.stored_at = (int64_t)(rep->created_ms / 1000);
+  r.max_age = opts->max_age;
+  r.s_maxage = rep->smaxage_s >= 0 ? rep->smaxage_s : DN_HTTP_UNSET;
+  r.stale_while_revalidate = opts->stale_while_revalidate;
+  r.stale_if_error = opts->stale_if_error;
+  r.expires_at = rep->expires_ms ? (int64_t)(rep->expires_ms / 1000)
+                                  : DN_HTTP_UNSET;
+  r.flags = opts->flags;
+  if (!(rep->flags & DN__REC_CACHEABLE))
+    r.flags |= DN_HTTP_PRIVATE;
+  /* The closure's tag slices sit in an array of dn__tagver; the HTTP layer
+   * wants plain slices, so gather them (on the stack when few). */
+  dn_slice small[64];
+  dn_slice *tags = small;
+  if (rep->ntags > 64) {
+    tags = dn__malloc(rep->ntags * sizeof *tags);
+    if (!tags)
+      return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
+  }
+  for (size_t i = 0; i < rep->ntags; i++)
+    tags[i] = rep->tags[i].tag;
+  r.tags = tags;
+  r.tag_count = rep->ntags;
+  r.vary = rep->vary;
+  r.vary_count = rep->nvary;
+  int rc = dn_http_respond(&r, req, opts->cdn, out, err);
+  if (tags != small)
+    dn__free(tags);
+  return rc;
+}
