@@ -633,7 +633,7 @@ static int rebuild(dn__buf *out, const uri_parts *p, const char *s,
     rc = put_query(d, &o, p, s);
   if (rc == 0 && o > DN_URI_MAX)
     rc =
-        dn__error_set(err, DN_EURI, 0,
+        dn__error_set(err, DN_EURI, p->host_start,
                       "the normalised URI is longer than %d bytes", DN_URI_MAX);
   if (rc) {
     out->data[mark] = '\0';
@@ -692,8 +692,14 @@ int dn_uri_normalize(const char *uri, size_t len, char **out, size_t *out_len,
 
 /* ---- URI tags ------------------------------------------------------------ */
 
-/* Writes the tag form of byte c at out[o] (docs/uri-tags.md): unreserved
- * bytes and "!$'+" as they are, '/' as '|', anything else as "%XX". */
+/* Tags use only bytes every CDN accepts: Akamai's Edge-Cache-Tag wants an
+ * HTTP token (RFC 7230 §3.2.6 tchar) without '*', and its cache-tag
+ * character class also leaves out '&'. Of the bytes a normal URI holds,
+ * the unreserved ones and "!$'+" qualify and are kept; '/' is so common
+ * that it gets the one-byte stand-in '|' (never in a URI); anything else,
+ * '%' included, becomes "%XX", so the encoding is injective. '#' never
+ * occurs in the encoding and marks a long tag. Writes the tag form of c at
+ * out[o] and returns the new offset. */
 static size_t put_tag_byte(char *out, size_t o, unsigned char c) {
   if (CLASS(c) & C_TAG) {
     out[o++] = (char)c;
