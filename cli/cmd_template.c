@@ -5,10 +5,18 @@
 
 #include "cli.h"
 
-static int report(const dn_cli_command *cmd, const char *what,
+/* Reports a failed call. JSON syntax errors carry a line and column;
+ * well-formed JSON of the wrong shape (line 0) and URI errors of one row
+ * (whose text names the row and its own position) get no byte position. */
+static int report(const dn_cli_command *cmd, const char *what, int rc,
                   const dn_error *err) {
-  return dn_cli_fail(cmd, "%s: at byte %zu: %s", what, err->position,
-                     err->text);
+  if (rc == DN_EJSON && err->line > 0)
+    return dn_cli_fail(cmd, "%s: at byte %zu, line %d, column %d: %s", what,
+                       err->position, err->line, err->column, err->text);
+  if (rc == DN_ETEMPLATE || rc == DN_ETOOBIG)
+    return dn_cli_fail(cmd, "%s: at byte %zu: %s", what, err->position,
+                       err->text);
+  return dn_cli_fail(cmd, "%s: %s", what, err->text);
 }
 
 static int run_expand(int argc, char **argv) {
@@ -37,15 +45,17 @@ static int run_expand(int argc, char **argv) {
   }
   dn_error err;
   char *out = NULL;
-  int rc = dn_uritpl_expand_str(tpl, strlen(tpl), vars ? vars : "{}",
-                                vars_len, &out, NULL, &err);
+  int rc = dn_uritpl_expand_str(tpl, strlen(tpl), vars ? vars : "{}", vars_len,
+                                &out, NULL, &err);
   int status = DN_CLI_EXIT_OK;
   if (rc == 0)
     printf("%s\n", out);
   else
-    status = report(cmd, rc == DN_EJSON ? "invalid variables JSON"
-                                        : "invalid template",
-                    &err);
+    status = report(cmd,
+                    rc == DN_EJSON       ? "invalid variables JSON"
+                    : rc == DN_ETEMPLATE ? "invalid template"
+                                         : "cannot expand",
+                    rc, &err);
   dn_free(out);
   free(vars);
   return status;
@@ -71,17 +81,18 @@ static int run_tags(int argc, char **argv) {
     return dn_cli_fail(cmd, "cannot read '%s'", rows_path);
   dn_error err;
   dn_strings tags = {0};
-  int rc = dn_uri_tags_from_rows(tpl, strlen(tpl), rows, rows_len, &tags,
-                                 &err);
+  int rc = dn_uri_tags_from_rows(tpl, strlen(tpl), rows, rows_len, &tags, &err);
   int status = DN_CLI_EXIT_OK;
   if (rc == 0) {
     for (size_t i = 0; i < tags.count; i++)
       printf("%s%s", i ? " " : "", tags.items[i]);
     printf("\n");
   } else {
-    status = report(cmd, rc == DN_EJSON ? "invalid rows JSON"
-                                        : "cannot derive tags",
-                    &err);
+    status = report(cmd,
+                    rc == DN_EJSON       ? "invalid rows JSON"
+                    : rc == DN_ETEMPLATE ? "invalid template"
+                                         : "cannot derive tags",
+                    rc, &err);
   }
   dn_strings_free(&tags);
   free(rows);

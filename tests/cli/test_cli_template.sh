@@ -114,7 +114,8 @@ expect "reserved operator" 1 "" "at byte 1: operator '='" -- expand '{=x}'
 expect "prefix on a list" 1 "" "at byte 1: variable 'list'" -- \
   expand '{list:2}' --vars "$tmp/vars.json"
 input '{"a": }'
-expect "invalid JSON" 1 "" "invalid variables JSON: at byte 7:" -- \
+expect "invalid JSON" 1 "" \
+  "invalid variables JSON: at byte 7, line 1, column 7:" -- \
   expand '{a}' --vars -
 input '[1, 2]'
 expect "variables not an object" 1 "" "JSON object" -- expand '{a}' --vars -
@@ -139,7 +140,8 @@ expect "tags from a file, --opt=value" 0 "$t1" "" -- \
 input '[]'
 expect "no rows" 0 "" "" -- tags --template 'app://self/item{?id}' --rows -
 input '[{"id": 1}, 7]'
-expect "row not an object" 1 "" "rows[1] is not a JSON object" -- \
+expect "row not an object" 1 "" \
+  "invalid rows JSON: rows[1] is not a JSON object" -- \
   tags --template 'app://self/item{?id}' --rows -
 input '{"id": 1}'
 expect "rows not an array" 1 "" "JSON array" -- \
@@ -150,6 +152,13 @@ expect "rows invalid JSON" 1 "" "invalid rows JSON: at byte" -- \
 input '[{"id": 1}]'
 expect "tags, invalid template" 1 "" "at byte 15:" -- \
   tags --template 'app://self/item{?id' --rows -
+input '[{"id": "ab"}, {"id": [1]}]'
+expect "tags, prefix on a row's list" 1 "" \
+  "invalid template: at byte 12: rows[1]: variable 'id'" -- \
+  tags --template 'app://self/{id:1}' --rows -
+input '[{"u": "app://self/a"}, {"u": "no-scheme"}]'
+expect "tags, a row that is no URI" 1 "" "cannot derive tags: rows[1]: its URI" \
+  -- tags --template '{+u}' --rows -
 expect "tags, missing --rows" 2 "" "usage error" -- \
   tags --template 'app://self/item{?id}'
 expect "tags, stray argument" 2 "" "unexpected argument" -- \
