@@ -2,20 +2,23 @@
  * sharded.
  *
  * Keys are hashed once with XXH3; the top bits pick one of a power-of-two
- * number of shards, the low bits pick a bucket in that shard's chained hash
- * table. Each shard has its own mutex, table, LRU list (newest at head) and
- * counters, so threads touching different shards never contend. An entry
- * holds a reference to the caller's dn_blob; a hit takes another reference
- * under the shard lock and copies no bytes. Everything that is freed
- * (replaced, deleted, expired or evicted entries) is unlinked under the
- * lock and released after it is dropped.
+ * number of shards, the low bits a slot in that shard's linear-probing
+ * table, whose slots keep the full hash beside the entry pointer so that a
+ * lookup dereferences only the entry that matches. Each shard has its own
+ * mutex, table, LRU list (newest at head) and counters, so threads touching
+ * different shards never contend. An entry holds a reference to the
+ * caller's dn_blob; a hit takes another reference under the shard lock and
+ * copies no bytes. Everything that is freed (replaced, deleted, expired or
+ * evicted entries) is unlinked under the lock and released after it.
  *
  * Every entry is charged a number of bytes (see entry_base, value_charge
  * and docs/stores.md); the sum is one atomic counter compared with the
  * budget. A write that takes the store over budget evicts from the tail of
- * its own shard first, then from the other shards, so eviction is LRU per
- * shard and approximately LRU overall. Expired entries are removed when a
- * lookup meets them and otherwise age out through the LRU like any other.
+ * its own shard first, then from the other shards. A hit only sets a bit
+ * on the entry; eviction gives a marked tail entry a second chance (CLOCK),
+ * so eviction is approximately LRU per shard and across shards. Expired
+ * entries are removed when a lookup meets them and otherwise age out
+ * through the LRU like any other.
  *
  * The same key space also holds index sets (index_add/index_members):
  * deduplicated member lists with an open-addressing table for lookups,
@@ -36,11 +39,11 @@
 #define MEM_MAX_SHARDS 1024u /* shard index comes from the top 10 bits */
 #define MEM_SHARD_SHIFT 54   /* 64 - log2(MEM_MAX_SHARDS) */
 #define MEM_DEFAULT_SHARDS 16u
-#define MEM_MIN_BUCKETS 16u
+#define MEM_MIN_SLOTS 16u
 #define MEM_CACHELINE 64u
-/* The hash table doubles when it holds as many entries as buckets, so it
- * has between one and two bucket pointers per entry: charge two. */
-#define MEM_SLOT_CHARGE (2 * sizeof(void *))
+/* A shard's table doubles before its load passes 3/4, so while it grows it
+ * has at most 8/3 slots per entry: each entry is charged that much. */
+#define MEM_SLOT_CHARGE ((sizeof(slot) * 8 + 2) / 3)
 /* A set's first member array holds this many; it doubles when full. */
 #define MEM_SET_MIN_CAP 4u
 
@@ -61,21 +64,28 @@ typedef struct mset {
 } mset;
 
 typedef struct entry {
-  struct entry *newer, *older; /* LRU neighbours */
-  struct entry *chain;         /* next in the bucket; also the free list */
+  struct entry *newer, *older; /* LRU neighbours; newer links freed ones */
   uint64_t hash;
   uint64_t expires; /* on the store clock, in ms; 0 = never */
   size_t charge;    /* bytes accounted for this entry */
   dn_blob *value;   /* a value, or ... */
   mset *set;        /* ... an index set: exactly one is not NULL */
-  size_t klen;
+  uint32_t klen;
+  uint32_t referenced; /* read since it last moved in the LRU list */
   char key[];
 } entry;
 
+/* A hash table slot keeps the full hash next to the pointer, so probing
+ * compares hashes within the table and dereferences only likely matches. */
+typedef struct slot {
+  uint64_t hash;
+  entry *e; /* NULL: empty */
+} slot;
+
 typedef struct shard {
   alignas(MEM_CACHELINE) pthread_mutex_t lock;
-  entry **buckets;
-  size_t mask; /* buckets - 1 */
+  slot *slots; /* linear probing, a power of two of them */
+  size_t mask; /* slots - 1 */
   size_t count;
   entry *head, *tail; /* newest and oldest */
   uint64_t hits, misses, evictions;
@@ -93,6 +103,13 @@ typedef struct mem_store {
   char pad1[MEM_CACHELINE];
   _Atomic uint64_t seq;
 } mem_store;
+
+/* The clock, read at most once per call and only when an entry has a
+ * deadline. */
+typedef struct clock_cache {
+  bool have;
+  uint64_t now;
+} clock_cache;
 
 /* Set member preparation: everything index_add allocates before it
  * commits, so that a failure changes nothing. */
@@ -121,7 +138,7 @@ static size_t entry_base(size_t klen) {
 
 static int value_charge(const mem_store *ms, size_t klen, size_t vlen,
                         size_t *out) {
-  if (klen > ms->item_cap || vlen > ms->item_cap)
+  if (klen > ms->item_cap || klen > UINT32_MAX || vlen > ms->item_cap)
     return DN_ETOOBIG;
   size_t c = entry_base(klen) + alloc_charge(sizeof(dn_blob) + vlen + 1);
   if (c > ms->item_cap)
@@ -168,7 +185,7 @@ static entry *entry_new(uint64_t h, dn_slice key) {
     return NULL;
   memset(e, 0, sizeof *e);
   e->hash = h;
-  e->klen = key.len;
+  e->klen = (uint32_t)key.len;
   if (key.len)
     memcpy(e->key, key.ptr, key.len);
   return e;
@@ -186,7 +203,7 @@ static void set_free(mset *s) {
 
 static void free_garbage(entry *e) {
   while (e) {
-    entry *next = e->chain;
+    entry *next = e->newer;
     dn_blob_unref(e->value);
     set_free(e->set);
     dn__free(e);
@@ -223,85 +240,118 @@ static void lru_touch(shard *sh, entry *e) {
   lru_push(sh, e);
 }
 
-/* Unlinks *pp from its bucket and the LRU and puts it on *garbage. */
-static void remove_entry(mem_store *ms, shard *sh, entry **pp,
-                         entry **garbage) {
-  entry *e = *pp;
-  *pp = e->chain;
+/* Empties slot i and shifts later members of its probe run back into the
+ * hole, so lookups never need tombstones. */
+static void slot_delete(shard *sh, size_t i) {
+  size_t mask = sh->mask;
+  for (size_t j = (i + 1) & mask; sh->slots[j].e; j = (j + 1) & mask) {
+    size_t home = sh->slots[j].hash & mask;
+    /* The member at j may fill the hole when i lies in [home, j). */
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      sh->slots[i] = sh->slots[j];
+      i = j;
+    }
+  }
+  sh->slots[i].e = NULL;
+}
+
+static void slot_put(slot *slots, size_t mask, uint64_t h, entry *e) {
+  size_t i = h & mask;
+  while (slots[i].e)
+    i = (i + 1) & mask;
+  slots[i].hash = h;
+  slots[i].e = e;
+}
+
+/* Unlinks the entry in slot i from the table and the LRU and puts it on
+ * *garbage, to be freed once the lock is dropped. */
+static void remove_at(mem_store *ms, shard *sh, size_t i, entry **garbage) {
+  entry *e = sh->slots[i].e;
+  slot_delete(sh, i);
   lru_unlink(sh, e);
   sh->count--;
   atomic_fetch_sub_explicit(&ms->bytes, e->charge, memory_order_relaxed);
-  e->chain = *garbage;
+  e->newer = *garbage;
   *garbage = e;
 }
 
 static void link_entry(mem_store *ms, shard *sh, entry *e) {
-  entry **b = &sh->buckets[e->hash & sh->mask];
-  e->chain = *b;
-  *b = e;
+  slot_put(sh->slots, sh->mask, e->hash, e);
   lru_push(sh, e);
   sh->count++;
   atomic_fetch_add_explicit(&ms->bytes, e->charge, memory_order_relaxed);
 }
 
+static bool expired(const mem_store *ms, const entry *e, clock_cache *c) {
+  if (!e->expires)
+    return false;
+  if (!c->have) {
+    c->now = ms->now_ms(ms->clock_ud);
+    c->have = true;
+  }
+  return c->now >= e->expires;
+}
+
 /* Finds the entry for key. An expired one is removed (onto *garbage) and
- * reported absent. *where receives the link pointing at the entry. */
+ * reported absent. *where receives its slot index. */
 static entry *find_live(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
-                        entry ***where, entry **garbage) {
-  entry **pp = &sh->buckets[h & sh->mask];
-  for (entry *e; (e = *pp) != NULL; pp = &e->chain) {
-    if (e->hash != h || e->klen != key.len ||
+                        size_t *where, entry **garbage, clock_cache *c) {
+  for (size_t i = h & sh->mask; sh->slots[i].e; i = (i + 1) & sh->mask) {
+    entry *e = sh->slots[i].e;
+    if (sh->slots[i].hash != h || e->klen != key.len ||
         (key.len && memcmp(e->key, key.ptr, key.len) != 0))
       continue;
-    if (e->expires && ms->now_ms(ms->clock_ud) >= e->expires) {
-      remove_entry(ms, sh, pp, garbage);
+    if (expired(ms, e, c)) {
+      remove_at(ms, sh, i, garbage);
       return NULL;
     }
     if (where)
-      *where = pp;
+      *where = i;
     return e;
   }
   return NULL;
 }
 
-/* Makes sure one more entry fits at load factor 1, doubling the table.
- * The rehash is O(entries in the shard) under its lock. */
+/* Makes sure one more entry fits at load 3/4, doubling the table. The
+ * rehash is O(entries in the shard) under its lock. */
 static int reserve_slot(shard *sh) {
   size_t n = sh->mask + 1;
-  if (sh->count < n)
+  if ((sh->count + 1) * 4 <= n * 3)
     return 0;
-  if (n > SIZE_MAX / 2 / sizeof(entry *))
+  if (n > SIZE_MAX / 2 / sizeof(slot))
     return DN_ENOMEM;
-  entry **nb = dn__calloc(n * 2, sizeof *nb);
-  if (!nb)
+  slot *ns = dn__calloc(n * 2, sizeof *ns);
+  if (!ns)
     return DN_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    entry *next;
-    for (entry *e = sh->buckets[i]; e; e = next) {
-      next = e->chain;
-      size_t j = e->hash & (n * 2 - 1);
-      e->chain = nb[j];
-      nb[j] = e;
-    }
-  }
-  dn__free(sh->buckets);
-  sh->buckets = nb;
+  for (size_t i = 0; i < n; i++)
+    if (sh->slots[i].e)
+      slot_put(ns, n * 2 - 1, sh->slots[i].hash, sh->slots[i].e);
+  dn__free(sh->slots);
+  sh->slots = ns;
   sh->mask = n * 2 - 1;
   return 0;
 }
 
 /* Evicts from the shard's LRU tail while the store is over budget, never
- * evicting `keep` (the entry the caller just wrote). */
+ * evicting `keep` (the entry the caller just wrote). A tail entry that was
+ * read since it last moved gets a second chance: it goes back to the head
+ * with its bit cleared (CLOCK), so each hit costs at most one move here
+ * instead of one on the hit path. */
 static void evict_locked(mem_store *ms, shard *sh, const entry *keep,
                          entry **garbage) {
   while (over_budget(ms)) {
     entry *victim = sh->tail;
-    if (!victim || victim == keep)
+    if (!victim || (victim == keep && !victim->newer))
       return;
-    entry **pp = &sh->buckets[victim->hash & sh->mask];
-    while (*pp != victim)
-      pp = &(*pp)->chain;
-    remove_entry(ms, sh, pp, garbage);
+    if (victim == keep || victim->referenced) {
+      victim->referenced = 0;
+      lru_touch(sh, victim);
+      continue;
+    }
+    size_t i = victim->hash & sh->mask;
+    while (sh->slots[i].e != victim)
+      i = (i + 1) & sh->mask;
+    remove_at(ms, sh, i, garbage);
     sh->evictions++;
   }
 }
@@ -323,15 +373,18 @@ static void evict_others(mem_store *ms, const shard *from) {
 /* ---- values ---------------------------------------------------------------
  */
 
-static dn_blob *lookup_ref(mem_store *ms, dn_slice key) {
+static dn_blob *lookup_ref(mem_store *ms, dn_slice key, clock_cache *c) {
   uint64_t h = key_hash(key);
   shard *sh = shard_for(ms, h);
   entry *garbage = NULL;
   dn_blob *b = NULL;
   pthread_mutex_lock(&sh->lock);
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage, c);
   if (e && e->value) {
-    lru_touch(sh, e);
+    /* No list surgery on the hot path (see evict_locked), and no store
+     * when the bit is already set, so hot entries stay clean in cache. */
+    if (!e->referenced)
+      e->referenced = 1;
     b = dn_blob_ref(e->value);
     sh->hits++;
   } else {
@@ -355,8 +408,9 @@ static int mem_get_multi(void *self, const dn_slice *keys, size_t n,
     if (bad_slice(keys[i]))
       return DN_EINVAL;
   }
+  clock_cache c = {0};
   for (size_t i = 0; i < n; i++)
-    out[i] = lookup_ref(ms, keys[i]);
+    out[i] = lookup_ref(ms, keys[i], &c);
   if (seq)
     *seq = atomic_load_explicit(&ms->seq, memory_order_acquire);
   return 0;
@@ -365,16 +419,18 @@ static int mem_get_multi(void *self, const dn_slice *keys, size_t n,
 static int insert_value(mem_store *ms, entry *ne, int mode) {
   shard *sh = shard_for(ms, ne->hash);
   dn_slice key = {ne->key, ne->klen};
-  entry *garbage = NULL, **pp = NULL;
+  entry *garbage = NULL;
+  size_t at = 0;
+  clock_cache c = {0};
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  entry *old = find_live(ms, sh, ne->hash, key, &pp, &garbage);
+  entry *old = find_live(ms, sh, ne->hash, key, &at, &garbage, &c);
   if (old && mode == DN_STORE_ADD) {
     rc = DN_EEXIST;
     goto out;
   }
   if (old)
-    remove_entry(ms, sh, pp, &garbage);
+    remove_at(ms, sh, at, &garbage);
   else if ((rc = reserve_slot(sh)) != 0)
     goto out;
   link_entry(ms, sh, ne);
@@ -404,10 +460,8 @@ static int mem_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   e->charge = charge;
   e->expires = expiry(ms, ttl_ms);
   rc = insert_value(ms, e, mode);
-  if (rc) {
-    e->chain = NULL;
+  if (rc)
     free_garbage(e);
-  }
   return rc;
 }
 
@@ -429,10 +483,12 @@ static int mem_del(void *self, dn_slice key) {
     return DN_EINVAL;
   uint64_t h = key_hash(key);
   shard *sh = shard_for(ms, h);
-  entry *garbage = NULL, **pp = NULL;
+  entry *garbage = NULL;
+  size_t at = 0;
+  clock_cache c = {0};
   pthread_mutex_lock(&sh->lock);
-  if (find_live(ms, sh, h, key, &pp, &garbage))
-    remove_entry(ms, sh, pp, &garbage);
+  if (find_live(ms, sh, h, key, &at, &garbage, &c))
+    remove_at(ms, sh, at, &garbage);
   pthread_mutex_unlock(&sh->lock);
   free_garbage(garbage);
   return 0;
@@ -473,8 +529,8 @@ static bool set_find(const mset *s, uint64_t mh, dn_slice m) {
   return false;
 }
 
-static void slot_put(uint32_t *slots, size_t nslots, uint64_t mh,
-                     size_t index) {
+static void member_slot_put(uint32_t *slots, size_t nslots, uint64_t mh,
+                            size_t index) {
   size_t mask = nslots - 1, i = mh & mask;
   while (slots[i])
     i = (i + 1) & mask;
@@ -518,7 +574,7 @@ static int set_prepare(const mset *s, dn_slice m, uint64_t mh, set_prep *p) {
   p->nslots = cap * 2;
   for (size_t i = 0; i < s->count; i++) {
     p->items[i] = s->items[i];
-    slot_put(p->slots, p->nslots, s->items[i]->hash, i);
+    member_slot_put(p->slots, p->nslots, s->items[i]->hash, i);
   }
   p->bytes += alloc_charge(cap * sizeof *p->items) +
               alloc_charge(p->nslots * sizeof *p->slots);
@@ -538,7 +594,7 @@ static void set_commit(mset *s, set_prep *p) {
     s->nslots = p->nslots;
   }
   s->items[s->count] = p->m;
-  slot_put(s->slots, s->nslots, p->m->hash, s->count);
+  member_slot_put(s->slots, s->nslots, p->m->hash, s->count);
   s->count++;
   s->bytes = p->bytes;
   memset(p, 0, sizeof *p);
@@ -605,12 +661,15 @@ static int mem_index_add(void *self, dn_slice key, dn_slice member,
   mem_store *ms = self;
   if (bad_slice(key) || bad_slice(member))
     return DN_EINVAL;
+  if (key.len > UINT32_MAX)
+    return DN_ETOOBIG;
   uint64_t h = key_hash(key), expires = expiry(ms, ttl_ms);
   shard *sh = shard_for(ms, h);
   entry *garbage = NULL;
   int rc;
   pthread_mutex_lock(&sh->lock);
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  clock_cache c = {0};
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage, &c);
   if (e && !e->set)
     rc = DN_EEXIST;
   else if (e)
@@ -660,7 +719,8 @@ static int mem_index_members(void *self, dn_slice key, dn_strings *out) {
   entry *garbage = NULL;
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage);
+  clock_cache c = {0};
+  entry *e = find_live(ms, sh, h, key, NULL, &garbage, &c);
   if (e && e->set) {
     rc = set_copy(e->set, out);
     lru_touch(sh, e);
@@ -698,11 +758,11 @@ static void shard_fini(shard *sh) {
   entry *e = sh->head;
   while (e) {
     entry *older = e->older;
-    e->chain = NULL;
+    e->newer = NULL;
     free_garbage(e);
     e = older;
   }
-  dn__free(sh->buckets);
+  dn__free(sh->slots);
   pthread_mutex_destroy(&sh->lock);
 }
 
@@ -747,13 +807,13 @@ static int shards_init(mem_store *ms, size_t n) {
   memset(ms->shards, 0, n * sizeof(shard));
   for (size_t i = 0; i < n; i++) {
     shard *sh = &ms->shards[i];
-    sh->buckets = dn__calloc(MEM_MIN_BUCKETS, sizeof *sh->buckets);
-    if (!sh->buckets || pthread_mutex_init(&sh->lock, NULL) != 0) {
-      dn__free(sh->buckets);
+    sh->slots = dn__calloc(MEM_MIN_SLOTS, sizeof *sh->slots);
+    if (!sh->slots || pthread_mutex_init(&sh->lock, NULL) != 0) {
+      dn__free(sh->slots);
       mem_free(ms, i);
       return DN_ENOMEM;
     }
-    sh->mask = MEM_MIN_BUCKETS - 1;
+    sh->mask = MEM_MIN_SLOTS - 1;
   }
   ms->shard_mask = n - 1;
   return 0;
