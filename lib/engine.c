@@ -208,7 +208,8 @@ int dn_engine_on_invalidate(dn_engine *e, dn_invalidate_fn fn, void *ud) {
   return 0;
 }
 
-/* Gives every tag a new random version stamped with a new sequence. */
+/* Gives every tag a new random version stamped with a new sequence:
+ * bump the sequence, write the versions, bump it again (see below). */
 static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
                      dn_error *err) {
   uint64_t seq;
@@ -240,6 +241,14 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
       rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
                          "cannot store tag versions: %s", dn_strerror(rc));
   }
+  /* Advance the sequence once more now that the new versions are in place.
+   * A reader that checked the tags between the two steps may have seen the
+   * old versions and remembered them as current for sequence `seq`; the
+   * second step makes that memory stale. */
+  if (rc == 0 && (rc = dn__store_seq_bump(e->store, &seq)) != 0)
+    rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
+                       "cannot advance the invalidation sequence: %s",
+                       dn_strerror(rc));
   for (size_t i = 0; vals && i < n; i++)
     dn_blob_unref(vals[i]);
   dn__free(vals);
