@@ -20,9 +20,10 @@
  * entries are removed when a lookup meets them and otherwise age out
  * through the LRU like any other.
  *
- * The same key space also holds index sets (index_add/index_members):
- * deduplicated member lists with an open-addressing table for lookups,
- * charged against the same budget.
+ * Index sets (index_add/index_members) share the tables, the LRU and the
+ * budget but not the key space: a set and a value may have the same key.
+ * A set is a deduplicated member list with an open-addressing table of
+ * its own for lookups.
  */
 #include <pthread.h>
 #include <stdalign.h>
@@ -46,6 +47,8 @@
 #define MEM_SLOT_CHARGE ((sizeof(slot) * 8 + 2) / 3)
 /* A set's first member array holds this many; it doubles when full. */
 #define MEM_SET_MIN_CAP 4u
+/* Index keys hash with this seed, values with none. */
+#define MEM_INDEX_SEED 0x696e646578ull
 
 typedef struct set_member {
   uint64_t hash;
@@ -104,12 +107,16 @@ typedef struct mem_store {
   _Atomic uint64_t seq;
 } mem_store;
 
-/* The clock, read at most once per call and only when an entry has a
- * deadline. */
-typedef struct clock_cache {
-  bool have;
+/* What a lookup looks for. Values and index sets live in separate key
+ * spaces, as in the shared stores. The clock is read at most once per
+ * call, and only when an entry has a deadline. */
+typedef struct probe {
+  dn_slice key;
+  uint64_t hash;
+  bool set; /* an index set rather than a value */
+  bool have_now;
   uint64_t now;
-} clock_cache;
+} probe;
 
 /* Set member preparation: everything index_add allocates before it
  * commits, so that a failure changes nothing. */
@@ -172,6 +179,14 @@ static uint64_t expiry(const mem_store *ms, uint64_t ttl_ms) {
  */
 
 static uint64_t key_hash(dn_slice k) { return XXH3_64bits(k.ptr, k.len); }
+
+/* Aims p at a key; keeps the clock p has read. */
+static void probe_set(probe *p, dn_slice key, bool set) {
+  p->key = key;
+  p->set = set;
+  p->hash = set ? XXH3_64bits_withSeed(key.ptr, key.len, MEM_INDEX_SEED)
+                : key_hash(key);
+}
 
 static bool bad_slice(dn_slice s) { return !s.ptr && s.len; }
 
@@ -282,26 +297,27 @@ static void link_entry(mem_store *ms, shard *sh, entry *e) {
   atomic_fetch_add_explicit(&ms->bytes, e->charge, memory_order_relaxed);
 }
 
-static bool expired(const mem_store *ms, const entry *e, clock_cache *c) {
+static bool expired(const mem_store *ms, const entry *e, probe *p) {
   if (!e->expires)
     return false;
-  if (!c->have) {
-    c->now = ms->now_ms(ms->clock_ud);
-    c->have = true;
+  if (!p->have_now) {
+    p->now = ms->now_ms(ms->clock_ud);
+    p->have_now = true;
   }
-  return c->now >= e->expires;
+  return p->now >= e->expires;
 }
 
-/* Finds the entry for key. An expired one is removed (onto *garbage) and
- * reported absent. *where receives its slot index. */
-static entry *find_live(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
-                        size_t *where, entry **garbage, clock_cache *c) {
-  for (size_t i = h & sh->mask; sh->slots[i].e; i = (i + 1) & sh->mask) {
+/* Finds the entry p looks for. An expired one is removed (onto *garbage)
+ * and reported absent. *where receives its slot index. */
+static entry *find_live(mem_store *ms, shard *sh, probe *p, size_t *where,
+                        entry **garbage) {
+  for (size_t i = p->hash & sh->mask; sh->slots[i].e; i = (i + 1) & sh->mask) {
     entry *e = sh->slots[i].e;
-    if (sh->slots[i].hash != h || e->klen != key.len ||
-        (key.len && memcmp(e->key, key.ptr, key.len) != 0))
+    if (sh->slots[i].hash != p->hash || e->klen != p->key.len ||
+        (e->set != NULL) != p->set ||
+        (p->key.len && memcmp(e->key, p->key.ptr, p->key.len) != 0))
       continue;
-    if (expired(ms, e, c)) {
+    if (expired(ms, e, p)) {
       remove_at(ms, sh, i, garbage);
       return NULL;
     }
@@ -373,14 +389,13 @@ static void evict_others(mem_store *ms, const shard *from) {
 /* ---- values ---------------------------------------------------------------
  */
 
-static dn_blob *lookup_ref(mem_store *ms, dn_slice key, clock_cache *c) {
-  uint64_t h = key_hash(key);
-  shard *sh = shard_for(ms, h);
+static dn_blob *lookup_ref(mem_store *ms, probe *p) {
+  shard *sh = shard_for(ms, p->hash);
   entry *garbage = NULL;
   dn_blob *b = NULL;
   pthread_mutex_lock(&sh->lock);
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage, c);
-  if (e && e->value) {
+  entry *e = find_live(ms, sh, p, NULL, &garbage);
+  if (e) {
     /* No list surgery on the hot path (see evict_locked), and no store
      * when the bit is already set, so hot entries stay clean in cache. */
     if (!e->referenced)
@@ -408,23 +423,23 @@ static int mem_get_multi(void *self, const dn_slice *keys, size_t n,
     if (bad_slice(keys[i]))
       return DN_EINVAL;
   }
-  clock_cache c = {0};
-  for (size_t i = 0; i < n; i++)
-    out[i] = lookup_ref(ms, keys[i], &c);
+  probe p = {0};
+  for (size_t i = 0; i < n; i++) {
+    probe_set(&p, keys[i], false);
+    out[i] = lookup_ref(ms, &p);
+  }
   if (seq)
     *seq = atomic_load_explicit(&ms->seq, memory_order_acquire);
   return 0;
 }
 
-static int insert_value(mem_store *ms, entry *ne, int mode) {
-  shard *sh = shard_for(ms, ne->hash);
-  dn_slice key = {ne->key, ne->klen};
+static int insert_value(mem_store *ms, probe *p, entry *ne, int mode) {
+  shard *sh = shard_for(ms, p->hash);
   entry *garbage = NULL;
   size_t at = 0;
-  clock_cache c = {0};
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  entry *old = find_live(ms, sh, ne->hash, key, &at, &garbage, &c);
+  entry *old = find_live(ms, sh, p, &at, &garbage);
   if (old && mode == DN_STORE_ADD) {
     rc = DN_EEXIST;
     goto out;
@@ -453,13 +468,15 @@ static int mem_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   int rc = value_charge(ms, key.len, value->len, &charge);
   if (rc)
     return rc;
-  entry *e = entry_new(key_hash(key), key);
+  probe p = {0};
+  probe_set(&p, key, false);
+  entry *e = entry_new(p.hash, key);
   if (!e)
     return DN_ENOMEM;
   e->value = dn_blob_ref(value);
   e->charge = charge;
   e->expires = expiry(ms, ttl_ms);
-  rc = insert_value(ms, e, mode);
+  rc = insert_value(ms, &p, e, mode);
   if (rc)
     free_garbage(e);
   return rc;
@@ -481,13 +498,13 @@ static int mem_del(void *self, dn_slice key) {
   mem_store *ms = self;
   if (bad_slice(key))
     return DN_EINVAL;
-  uint64_t h = key_hash(key);
-  shard *sh = shard_for(ms, h);
+  probe p = {0};
+  probe_set(&p, key, false);
+  shard *sh = shard_for(ms, p.hash);
   entry *garbage = NULL;
   size_t at = 0;
-  clock_cache c = {0};
   pthread_mutex_lock(&sh->lock);
-  if (find_live(ms, sh, h, key, &at, &garbage, &c))
+  if (find_live(ms, sh, &p, &at, &garbage))
     remove_at(ms, sh, at, &garbage);
   pthread_mutex_unlock(&sh->lock);
   free_garbage(garbage);
@@ -623,13 +640,13 @@ static int set_add_existing(mem_store *ms, shard *sh, entry *e, dn_slice m,
   return 0;
 }
 
-static int set_add_new(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
-                       dn_slice m, uint64_t expires, entry **out) {
+static int set_add_new(mem_store *ms, shard *sh, const probe *k, dn_slice m,
+                       uint64_t expires, entry **out) {
   int rc = reserve_slot(sh);
   if (rc)
     return rc;
   set_prep p = {0};
-  entry *e = entry_new(h, key);
+  entry *e = entry_new(k->hash, k->key);
   mset *s = dn__calloc(1, sizeof *s);
   if (!e || !s) {
     rc = DN_ENOMEM;
@@ -638,7 +655,7 @@ static int set_add_new(mem_store *ms, shard *sh, uint64_t h, dn_slice key,
   s->bytes = alloc_charge(sizeof *s);
   if ((rc = set_prepare(s, m, key_hash(m), &p)) != 0)
     goto fail;
-  e->charge = entry_base(key.len) + p.bytes;
+  e->charge = entry_base(k->key.len) + p.bytes;
   if (e->charge > ms->item_cap) {
     rc = DN_ETOOBIG;
     goto fail;
@@ -663,19 +680,18 @@ static int mem_index_add(void *self, dn_slice key, dn_slice member,
     return DN_EINVAL;
   if (key.len > UINT32_MAX)
     return DN_ETOOBIG;
-  uint64_t h = key_hash(key), expires = expiry(ms, ttl_ms);
-  shard *sh = shard_for(ms, h);
+  uint64_t expires = expiry(ms, ttl_ms);
+  probe p = {0};
+  probe_set(&p, key, true);
+  shard *sh = shard_for(ms, p.hash);
   entry *garbage = NULL;
   int rc;
   pthread_mutex_lock(&sh->lock);
-  clock_cache c = {0};
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage, &c);
-  if (e && !e->set)
-    rc = DN_EEXIST;
-  else if (e)
+  entry *e = find_live(ms, sh, &p, NULL, &garbage);
+  if (e)
     rc = set_add_existing(ms, sh, e, member, expires);
   else
-    rc = set_add_new(ms, sh, h, key, member, expires, &e);
+    rc = set_add_new(ms, sh, &p, member, expires, &e);
   if (!rc)
     evict_locked(ms, sh, e, &garbage);
   pthread_mutex_unlock(&sh->lock);
@@ -714,14 +730,14 @@ static int mem_index_members(void *self, dn_slice key, dn_strings *out) {
   mem_store *ms = self;
   if (!out || bad_slice(key))
     return DN_EINVAL;
-  uint64_t h = key_hash(key);
-  shard *sh = shard_for(ms, h);
+  probe p = {0};
+  probe_set(&p, key, true);
+  shard *sh = shard_for(ms, p.hash);
   entry *garbage = NULL;
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  clock_cache c = {0};
-  entry *e = find_live(ms, sh, h, key, NULL, &garbage, &c);
-  if (e && e->set) {
+  entry *e = find_live(ms, sh, &p, NULL, &garbage);
+  if (e) {
     rc = set_copy(e->set, out);
     lru_touch(sh, e);
   } else {
@@ -792,6 +808,7 @@ static const dn_store_ops memory_ops = {
     .index_members = mem_index_members,
     .stats = mem_stats,
     .destroy = mem_destroy,
+    .flags = DN_STORE_F_LOCAL,
 };
 
 /* Builds n shards; on failure frees everything, ms included. */

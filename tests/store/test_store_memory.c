@@ -248,15 +248,19 @@ static void random_workload(unsigned shards, uint64_t seed) {
       assert_int_equal(dn__store_del(s, sl(k)), 0);
     } else {
       snprintf(m, sizeof m, "m%d", (int)(rng_next(&r) % 50));
-      int rc = dn__store_index_add(s, sl(k), sl(m), 100);
-      assert_true(rc == 0 || rc == DN_EEXIST);
+      assert_int_equal(dn__store_index_add(s, sl(k), sl(m), 100), 0);
     }
     atomic_fetch_add(&fake_now, rng_next(&r) % 3);
     assert_true(stats(s).bytes <= budget);
   }
+  /* Delete every value and let every set expire (lookups reclaim them). */
+  atomic_fetch_add(&fake_now, 1000);
   for (int key = 0; key < KEYS; key++) {
     snprintf(k, sizeof k, "key%d", key);
     assert_int_equal(dn__store_del(s, sl(k)), 0);
+    dn_strings none;
+    assert_int_equal(dn__store_index_members(s, sl(k), &none), 0);
+    assert_int_equal(none.count, 0);
   }
   dn_store_stats st = stats(s);
   assert_int_equal(st.items, 0);
@@ -407,11 +411,18 @@ static void test_index(void **state) {
   assert_int_equal(got.lens[0], 3);
   assert_memory_equal(got.items[0], "a\0b", 4);
   dn_strings_free(&got);
-  /* Values and sets share the key space. */
+  /* Values and sets have separate key spaces, and del removes values. */
   assert_int_equal(put(s, "v", "value", 0, DN_STORE_SET), 0);
-  assert_int_equal(dn__store_index_add(s, sl("v"), sl("m"), 0), DN_EEXIST);
+  assert_int_equal(dn__store_index_add(s, sl("v"), sl("m"), 0), 0);
+  assert_value(s, "v", "value");
   assert_value(s, "d", NULL);
-  assert_int_equal(put(s, "d", "x", 0, DN_STORE_ADD), DN_EEXIST);
+  assert_int_equal(put(s, "d", "x", 0, DN_STORE_ADD), 0);
+  assert_int_equal(dn__store_del(s, sl("d")), 0);
+  assert_int_equal(dn__store_del(s, sl("v")), 0);
+  assert_int_equal(dn__store_index_members(s, sl("v"), &got), 0);
+  assert_int_equal(got.count, 1);
+  assert_string_equal(got.items[0], "m");
+  dn_strings_free(&got);
   /* Adding refreshes the ttl, even for a member already present. */
   atomic_fetch_add(&fake_now, 90);
   assert_int_equal(dn__store_index_add(s, sl("d"), sl("page://a"), 100), 0);
@@ -422,9 +433,7 @@ static void test_index(void **state) {
   atomic_fetch_add(&fake_now, 40);
   assert_int_equal(dn__store_index_members(s, sl("d"), &got), 0);
   assert_int_equal(got.count, 0);
-  assert_int_equal(dn__store_del(s, sl("n")), 0);
-  assert_int_equal(dn__store_del(s, sl("v")), 0);
-  assert_int_equal(stats(s).bytes, 0);
+  assert_int_equal(stats(s).items, 2); /* "n" and "v" never expire */
   dn_store_free(s);
 }
 
@@ -565,6 +574,50 @@ static void test_add_race(void **state) {
   dn_store_free(s);
 }
 
+/* The writer bumps the sequence, then stores the value it got; readers
+ * read the key and the sequence in one get_multi. The sequence is read
+ * after the lookup, so it can never be older than a value seen. */
+typedef struct seq_check {
+  dn_store *s;
+  _Atomic int done;
+  long stale, seen;
+} seq_check;
+
+static void *seq_writer(void *arg) {
+  seq_check *c = arg;
+  char v[32];
+  for (int i = 0; i < 20000; i++) {
+    uint64_t seq;
+    dn__store_seq_bump(c->s, &seq);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)seq);
+    put(c->s, "version", v, 0, DN_STORE_SET);
+  }
+  atomic_store(&c->done, 1);
+  return NULL;
+}
+
+static void test_seq_not_older_than_values(void **state) {
+  (void)state;
+  seq_check c = {.s = new_store(0, 0, false)};
+  pthread_t w;
+  assert_int_equal(pthread_create(&w, NULL, seq_writer, &c), 0);
+  dn_slice key = sl("version");
+  while (!atomic_load(&c.done)) {
+    dn_blob *b = NULL;
+    uint64_t seq;
+    assert_int_equal(dn__store_get_multi(c.s, &key, 1, &b, &seq), 0);
+    if (!b)
+      continue;
+    unsigned long long v = strtoull(dn_blob_data(b), NULL, 10);
+    dn_blob_unref(b);
+    c.seen++;
+    c.stale += seq < v;
+  }
+  pthread_join(w, NULL);
+  assert_int_equal(c.stale, 0);
+  dn_store_free(c.s);
+}
+
 enum { STRESS_THREADS = 4, STRESS_OPS = 100000, STRESS_KEYS = 2000 };
 
 typedef struct stresser {
@@ -607,8 +660,13 @@ static void stress_one(stresser *t, uint64_t *r) {
   } else if (op < 15) {
     char m[32];
     snprintf(m, sizeof m, "m%u", (unsigned)(rng_next(r) % 8));
-    k[0] = 'i'; /* index sets live under their own keys */
-    t->bad += dn__store_index_add(t->s, key, sl(m), 0) != 0;
+    /* Same keys as the values: index sets have their own key space. */
+    t->bad += dn__store_index_add(t->s, key, sl(m), 1000) != 0;
+    dn_strings got;
+    t->bad += dn__store_index_members(t->s, key, &got) != 0;
+    /* Empty when another thread's write evicted it in between. */
+    t->bad += got.count > 8 || (got.count && got.items[0][0] != 'm');
+    dn_strings_free(&got);
   } else {
     uint64_t seq;
     t->bad += dn__store_seq_bump(t->s, &seq) != 0;
@@ -627,7 +685,7 @@ static void *stress_thread(void *arg) {
 static void test_stress_threads(void **state) {
   (void)state;
   const size_t budget = 256 * 1024;
-  dn_store *s = new_store(budget, 8, false);
+  dn_store *s = new_store(budget, 8, true);
   uint64_t seq0, seq1;
   assert_int_equal(dn__store_seq_get(s, &seq0), 0);
   pthread_t th[STRESS_THREADS];
@@ -652,11 +710,13 @@ static void test_stress_threads(void **state) {
   assert_int_equal(dn__store_seq_get(s, &seq1), 0);
   assert_int_equal(seq1, seq0 + bumps);
   char k[32];
+  atomic_fetch_add(&fake_now, 1000); /* every index set expires */
   for (unsigned n = 0; n < STRESS_KEYS; n++) {
     snprintf(k, sizeof k, "s%u", n);
     assert_int_equal(dn__store_del(s, sl(k)), 0);
-    k[0] = 'i';
-    assert_int_equal(dn__store_del(s, sl(k)), 0);
+    dn_strings none;
+    assert_int_equal(dn__store_index_members(s, sl(k), &none), 0);
+    assert_int_equal(none.count, 0);
   }
   st = stats(s);
   assert_int_equal(st.items, 0);
@@ -680,6 +740,7 @@ int main(void) {
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_oom),
       cmocka_unit_test(test_add_race),
+      cmocka_unit_test(test_seq_not_older_than_values),
       cmocka_unit_test(test_stress_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
