@@ -45,8 +45,9 @@
 /* A shard's table doubles before its load passes 3/4, so while it grows it
  * has at most 8/3 slots per entry: each entry is charged that much. */
 #define MEM_SLOT_CHARGE ((sizeof(slot) * 8 + 2) / 3)
-/* A set's first member array holds this many; it doubles when full. */
-#define MEM_SET_MIN_CAP 4u
+/* A set's first member table has this many slots; it doubles before its
+ * load passes 1/2. */
+#define MEM_SET_MIN_SLOTS 8u
 /* Index keys hash with this seed, values with none. */
 #define MEM_INDEX_SEED 0x696e646578ull
 
@@ -56,14 +57,11 @@ typedef struct set_member {
   char data[]; /* len bytes, then a NUL */
 } set_member;
 
-/* An index set: members in insertion order, and a linear-probing table of
- * (index + 1) into items, 0 meaning empty, sized twice the capacity. */
+/* An index set: its members in a linear-probing table. */
 typedef struct mset {
-  set_member **items;
-  size_t count, cap;
-  uint32_t *slots;
-  size_t nslots;
-  size_t bytes; /* charge of the set: struct, arrays and members */
+  set_member **slots; /* NULL: empty */
+  size_t count, nslots;
+  size_t bytes; /* charge of the set: struct, table and members */
 } mset;
 
 typedef struct entry {
@@ -101,6 +99,7 @@ typedef struct mem_store {
   size_t budget, item_cap;
   uint64_t (*now_ms)(void *ud);
   void *clock_ud;
+  clockid_t clock_id;       /* of the default clock */
   char pad0[MEM_CACHELINE]; /* keep the two hot atomics on their own lines */
   atomic_size_t bytes;
   char pad1[MEM_CACHELINE];
@@ -122,9 +121,8 @@ typedef struct probe {
  * commits, so that a failure changes nothing. */
 typedef struct set_prep {
   set_member *m;
-  set_member **items; /* new arrays when the set grows, else NULL */
-  uint32_t *slots;
-  size_t cap, nslots;
+  set_member **slots; /* a bigger table holding the old members, or NULL */
+  size_t nslots;
   size_t bytes; /* the set's charge after commit */
 } set_prep;
 
@@ -161,10 +159,24 @@ static bool over_budget(mem_store *ms) {
 /* ---- time -----------------------------------------------------------------
  */
 
+/* The default clock is the monotonic clock read at scheduler-tick
+ * resolution where the system offers it: reading the precise clock costs
+ * about 20 ns and, through its serialising counter read, stalls the
+ * memory accesses of the lookups around it. Deadlines are then exact to
+ * within one tick (1-4 ms on Linux). */
+static clockid_t pick_clock(void) {
+#ifdef CLOCK_MONOTONIC_COARSE
+  struct timespec res;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
+      res.tv_nsec <= 10000000)
+    return CLOCK_MONOTONIC_COARSE;
+#endif
+  return CLOCK_MONOTONIC;
+}
+
 static uint64_t monotonic_ms(void *ud) {
-  (void)ud;
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(((mem_store *)ud)->clock_id, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -209,9 +221,8 @@ static entry *entry_new(uint64_t h, dn_slice key) {
 static void set_free(mset *s) {
   if (!s)
     return;
-  for (size_t i = 0; i < s->count; i++)
-    dn__free(s->items[i]);
-  dn__free(s->items);
+  for (size_t i = 0; i < s->nslots; i++)
+    dn__free(s->slots[i]);
   dn__free(s->slots);
   dn__free(s);
 }
@@ -534,11 +545,9 @@ static int mem_seq_bump(void *self, uint64_t *out) {
  */
 
 static bool set_find(const mset *s, uint64_t mh, dn_slice m) {
-  if (!s->nslots)
-    return false;
   size_t mask = s->nslots - 1;
-  for (size_t i = mh & mask; s->slots[i]; i = (i + 1) & mask) {
-    const set_member *x = s->items[s->slots[i] - 1];
+  for (size_t i = mh & mask; s->nslots && s->slots[i]; i = (i + 1) & mask) {
+    const set_member *x = s->slots[i];
     if (x->hash == mh && x->len == m.len &&
         (!m.len || memcmp(x->data, m.ptr, m.len) == 0))
       return true;
@@ -546,23 +555,21 @@ static bool set_find(const mset *s, uint64_t mh, dn_slice m) {
   return false;
 }
 
-static void member_slot_put(uint32_t *slots, size_t nslots, uint64_t mh,
-                            size_t index) {
-  size_t mask = nslots - 1, i = mh & mask;
+static void member_put(set_member **slots, size_t nslots, set_member *m) {
+  size_t mask = nslots - 1, i = m->hash & mask;
   while (slots[i])
     i = (i + 1) & mask;
-  slots[i] = (uint32_t)(index + 1);
+  slots[i] = m;
 }
 
 static void set_prep_free(set_prep *p) {
   dn__free(p->m);
-  dn__free(p->items);
   dn__free(p->slots);
   memset(p, 0, sizeof *p);
 }
 
-/* Allocates the new member and, when the set is full, bigger arrays with
- * the existing members already placed. */
+/* Allocates the new member and, when the set would pass load 1/2, a table
+ * twice as big with the existing members already placed. */
 static int set_prepare(const mset *s, dn_slice m, uint64_t mh, set_prep *p) {
   memset(p, 0, sizeof *p);
   p->m = dn__malloc(sizeof *p->m + m.len + 1);
@@ -574,103 +581,88 @@ static int set_prepare(const mset *s, dn_slice m, uint64_t mh, set_prep *p) {
     memcpy(p->m->data, m.ptr, m.len);
   p->m->data[m.len] = '\0';
   p->bytes = s->bytes + alloc_charge(sizeof *p->m + m.len + 1);
-  if (s->count < s->cap)
+  if ((s->count + 1) * 2 <= s->nslots)
     return 0;
-  size_t cap = s->cap ? s->cap * 2 : MEM_SET_MIN_CAP;
-  if (cap > UINT32_MAX / 4) {
-    set_prep_free(p);
-    return DN_ETOOBIG;
-  }
-  p->items = dn__malloc(cap * sizeof *p->items);
-  p->slots = dn__calloc(cap * 2, sizeof *p->slots);
-  if (!p->items || !p->slots) {
+  size_t n = s->nslots ? s->nslots * 2 : MEM_SET_MIN_SLOTS;
+  if (n > SIZE_MAX / sizeof *p->slots ||
+      !(p->slots = dn__calloc(n, sizeof *p->slots))) {
     set_prep_free(p);
     return DN_ENOMEM;
   }
-  p->cap = cap;
-  p->nslots = cap * 2;
-  for (size_t i = 0; i < s->count; i++) {
-    p->items[i] = s->items[i];
-    member_slot_put(p->slots, p->nslots, s->items[i]->hash, i);
-  }
-  p->bytes += alloc_charge(cap * sizeof *p->items) +
-              alloc_charge(p->nslots * sizeof *p->slots);
-  if (s->cap)
-    p->bytes -= alloc_charge(s->cap * sizeof *s->items) +
-                alloc_charge(s->nslots * sizeof *s->slots);
+  p->nslots = n;
+  for (size_t i = 0; i < s->nslots; i++)
+    if (s->slots[i])
+      member_put(p->slots, n, s->slots[i]);
+  p->bytes += alloc_charge(n * sizeof *p->slots);
+  if (s->nslots)
+    p->bytes -= alloc_charge(s->nslots * sizeof *s->slots);
   return 0;
 }
 
 static void set_commit(mset *s, set_prep *p) {
-  if (p->items) {
-    dn__free(s->items);
+  if (p->slots) {
     dn__free(s->slots);
-    s->items = p->items;
     s->slots = p->slots;
-    s->cap = p->cap;
     s->nslots = p->nslots;
   }
-  s->items[s->count] = p->m;
-  member_slot_put(s->slots, s->nslots, p->m->hash, s->count);
+  member_put(s->slots, s->nslots, p->m);
   s->count++;
   s->bytes = p->bytes;
   memset(p, 0, sizeof *p);
 }
 
-static int set_add_existing(mem_store *ms, shard *sh, entry *e, dn_slice m,
-                            uint64_t expires) {
+/* Adds m to e's set unless it is there. The charge of a linked entry is
+ * moved to the store's count. */
+static int set_add(mem_store *ms, entry *e, dn_slice m, bool linked) {
   uint64_t mh = key_hash(m);
-  if (!set_find(e->set, mh, m)) {
-    set_prep p;
-    int rc = set_prepare(e->set, m, mh, &p);
-    if (rc)
-      return rc;
-    size_t charge = entry_base(e->klen) + p.bytes;
-    if (charge > ms->item_cap) {
-      set_prep_free(&p);
-      return DN_ETOOBIG;
-    }
-    set_commit(e->set, &p);
+  if (set_find(e->set, mh, m))
+    return 0;
+  set_prep p;
+  int rc = set_prepare(e->set, m, mh, &p);
+  if (rc)
+    return rc;
+  size_t charge = entry_base(e->klen) + p.bytes;
+  if (charge > ms->item_cap) {
+    set_prep_free(&p);
+    return DN_ETOOBIG;
+  }
+  set_commit(e->set, &p);
+  if (linked)
     atomic_fetch_add_explicit(&ms->bytes, charge - e->charge,
                               memory_order_relaxed);
-    e->charge = charge;
-  }
-  e->expires = expires;
-  lru_touch(sh, e);
+  e->charge = charge;
   return 0;
 }
 
-static int set_add_new(mem_store *ms, shard *sh, const probe *k, dn_slice m,
-                       uint64_t expires, entry **out) {
+/* Adds m to the set p names, creating the set when absent; *out receives
+ * the entry. */
+static int index_add_locked(mem_store *ms, shard *sh, probe *p, dn_slice m,
+                            entry **out, entry **garbage) {
+  entry *e = find_live(ms, sh, p, NULL, garbage);
+  if (e) {
+    *out = e;
+    int rc = set_add(ms, e, m, true);
+    if (!rc)
+      lru_touch(sh, e);
+    return rc;
+  }
   int rc = reserve_slot(sh);
   if (rc)
     return rc;
-  set_prep p = {0};
-  entry *e = entry_new(k->hash, k->key);
-  mset *s = dn__calloc(1, sizeof *s);
-  if (!e || !s) {
-    rc = DN_ENOMEM;
-    goto fail;
+  e = entry_new(p->hash, p->key);
+  if (!e || !(e->set = dn__calloc(1, sizeof *e->set))) {
+    dn__free(e);
+    return DN_ENOMEM;
   }
-  s->bytes = alloc_charge(sizeof *s);
-  if ((rc = set_prepare(s, m, key_hash(m), &p)) != 0)
-    goto fail;
-  e->charge = entry_base(k->key.len) + p.bytes;
-  if (e->charge > ms->item_cap) {
-    rc = DN_ETOOBIG;
-    goto fail;
+  e->set->bytes = alloc_charge(sizeof *e->set);
+  if ((rc = set_add(ms, e, m, false)) != 0) {
+    dn__free(e->set);
+    dn__free(e);
+    return rc;
   }
-  set_commit(s, &p);
-  e->set = s;
-  e->expires = expires;
   link_entry(ms, sh, e);
   *out = e;
   return 0;
-fail:
-  set_prep_free(&p);
-  dn__free(s);
-  dn__free(e);
-  return rc;
 }
 
 static int mem_index_add(void *self, dn_slice key, dn_slice member,
@@ -684,16 +676,13 @@ static int mem_index_add(void *self, dn_slice key, dn_slice member,
   probe p = {0};
   probe_set(&p, key, true);
   shard *sh = shard_for(ms, p.hash);
-  entry *garbage = NULL;
-  int rc;
+  entry *garbage = NULL, *e = NULL;
   pthread_mutex_lock(&sh->lock);
-  entry *e = find_live(ms, sh, &p, NULL, &garbage);
-  if (e)
-    rc = set_add_existing(ms, sh, e, member, expires);
-  else
-    rc = set_add_new(ms, sh, &p, member, expires, &e);
-  if (!rc)
+  int rc = index_add_locked(ms, sh, &p, member, &e, &garbage);
+  if (!rc) { /* the ttl is refreshed even when m was already a member */
+    e->expires = expires;
     evict_locked(ms, sh, e, &garbage);
+  }
   pthread_mutex_unlock(&sh->lock);
   free_garbage(garbage);
   if (!rc)
@@ -709,12 +698,13 @@ static int set_copy(const mset *s, dn_strings *out) {
   r.lens = dn__calloc(s->count, sizeof *r.lens);
   if (!r.items || !r.lens)
     goto oom;
-  for (; r.count < s->count; r.count++) {
-    const set_member *m = s->items[r.count];
-    r.items[r.count] = dn__strndup(m->data, m->len);
-    if (!r.items[r.count])
+  for (size_t i = 0; i < s->nslots; i++) {
+    const set_member *m = s->slots[i];
+    if (!m)
+      continue;
+    if (!(r.items[r.count] = dn__strndup(m->data, m->len)))
       goto oom;
-    r.lens[r.count] = m->len;
+    r.lens[r.count++] = m->len;
   }
   *out = r;
   return 0;
@@ -808,7 +798,6 @@ static const dn_store_ops memory_ops = {
     .index_members = mem_index_members,
     .stats = mem_stats,
     .destroy = mem_destroy,
-    .flags = DN_STORE_F_LOCAL,
 };
 
 /* Builds n shards; on failure frees everything, ms included. */
@@ -861,7 +850,8 @@ int dn_store_memory_new(const dn_store_memory_options *opts, dn_store **out) {
   ms->budget = o.max_bytes ? o.max_bytes : DN_STORE_MEMORY_DEFAULT_BYTES;
   ms->item_cap = ms->budget / 8;
   ms->now_ms = o.now_ms ? o.now_ms : monotonic_ms;
-  ms->clock_ud = o.now_ms ? o.clock_ud : NULL;
+  ms->clock_ud = o.now_ms ? o.clock_ud : ms;
+  ms->clock_id = pick_clock();
   atomic_init(&ms->bytes, 0);
   atomic_init(&ms->seq, dn__random_u64() >> 2);
   if (shards_init(ms, n) != 0) /* frees ms */
