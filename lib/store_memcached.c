@@ -77,6 +77,18 @@ static time_t mc_exptime(uint64_t ttl_ms) {
   return time(NULL) + (time_t)(secs > (uint64_t)INT32_MAX ? INT32_MAX : secs);
 }
 
+/* libmemcached 1.1's memcached_clone() copies the distribution but not
+ * the "weighted" flag of weighted ketama, so a clone (every handle in a
+ * memcached_pool is one) builds a different continuum and looks for keys
+ * on other servers than the original and than every other libketama-
+ * compatible client. Setting the behaviour again on the clone rebuilds the
+ * right continuum; it happens once per handle, before it connects. */
+static void mc_fix_clone(memcached_st *m) {
+  if (memcached_server_count(m) > 1 &&
+      !memcached_behavior_get(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED))
+    memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
+}
+
 static memcached_st *mc_acquire(mc_store *s, memcached_pool_st *pool,
                                 int *rc) {
   uint32_t ms = 2 * (s->conf.connect_timeout_ms + s->conf.io_timeout_ms);
@@ -88,7 +100,9 @@ static memcached_st *mc_acquire(mc_store *s, memcached_pool_st *pool,
   if (!m) {
     DN__COUNT(&s->ctr, errors, 1);
     *rc = r == MEMCACHED_MEMORY_ALLOCATION_FAILURE ? DN_ENOMEM : DN_ETIMEDOUT;
+    return NULL;
   }
+  mc_fix_clone(m);
   return m;
 }
 
@@ -210,17 +224,19 @@ static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
 static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
                         const dn_slice *keys, size_t n, dn_blob **out,
                         mc_got *g) {
-  memcached_result_st *res = memcached_result_create(m, NULL);
-  if (!res)
+  /* On our stack: memcached_fetch_result frees a result it allocated
+   * itself when the replies run out. */
+  memcached_result_st res;
+  if (!memcached_result_create(m, &res))
     return DN_ENOMEM;
   memcached_return_t r;
   int rc = 0;
-  while (memcached_fetch_result(m, res, &r))
-    mc_take(s, q, keys, n, res, out, g);
+  while (memcached_fetch_result(m, &res, &r))
+    mc_take(s, q, keys, n, &res, out, g);
   if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND &&
       r != MEMCACHED_SUCCESS)
     rc = mc_fail(s, r);
-  memcached_result_free(res);
+  memcached_result_free(&res);
   return rc ? rc : g->rc;
 }
 
@@ -586,6 +602,7 @@ static int mc_open_handles(mc_store *s, const dn__hostport *hp, size_t n) {
   s->bmaster = memcached_clone(NULL, s->master);
   if (!s->bmaster)
     return DN_ENOMEM;
+  mc_fix_clone(s->bmaster);
   if (memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS,
                              1) != MEMCACHED_SUCCESS)
     return DN_ESTORE;
