@@ -24,6 +24,7 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
+#include "hot.h"
 #include "uri.h"
 
 #define MAX_RENDER_ATTEMPTS 3
@@ -768,6 +769,7 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
   dn__vec_init(&cp.tags.items, sizeof(dn__tagver));
   dn__vec_init(&cp.vary, sizeof(dn_slice));
   dn_rep *v = &cp.view;
+  v->uri = (dn_slice){me->uri, me->len};
   v->status = sh->status;
   v->headers = sh->headers;
   v->nheaders = sh->nheaders;
@@ -933,6 +935,18 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
     return dn__error_set(err, DN_ESTATE, 0,
                          "dn_engine_get called from inside a renderer");
   atomic_fetch_add_explicit(&e->st.gets, 1, memory_order_relaxed);
+  uint64_t seq;
+  if (e->hot && dn__store_seq_get(e->store, &seq) == 0) {
+    dn_rep *rep = dn__hot_get(e->id, uri, len, seq);
+    if (rep && (!rep->expires_ms || dn__engine_now(e) < rep->expires_ms)) {
+      atomic_fetch_add_explicit(&e->st.hits, 1, memory_order_relaxed);
+      if (info)
+        *info = (dn_get_info){DN_SOURCE_HIT, 0};
+      *out = rep;
+      return 0;
+    }
+    dn_rep_unref(rep);
+  }
   char mem[KEY_STACK];
   dn__buf nb;
   dn__buf_init_with(&nb, mem, sizeof mem, DN_URI_MAX + 1);
@@ -945,6 +959,8 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
   dn_source src = DN_SOURCE_HIT;
   rc = get_view(&c, NULL, nb.data, nb.len, 0, out, &src);
   dn__buf_free(&nb);
+  if (rc == 0 && e->hot)
+    dn__hot_put(e->id, uri, len, *out);
   if (info) {
     info->source = src;
     info->renders = c.renders;

@@ -15,12 +15,15 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
+#include "hot.h"
 #include "uri.h"
 
 static uint64_t realtime_ms(void *ud) {
   (void)ud;
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  /* The coarse clock is read without a system call and is precise to a
+   * few milliseconds, enough for lifetimes counted in seconds. */
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -66,6 +69,8 @@ int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
   e->lease_ms = opts->lease_ms ? opts->lease_ms : 10000;
   e->log = opts->log;
   e->log_ud = opts->log_ud;
+  e->id = dn__hot_engine_id();
+  e->hot = (e->store->ops->flags & DN_STORE_F_LOCAL) != 0;
   dn__vec_init(&e->renderers, sizeof(dn__renderer *));
   dn__vec_init(&e->listeners, sizeof(dn__listener));
   pthread_mutex_init(&e->flight_mu, NULL);
@@ -84,6 +89,7 @@ static void renderer_free(dn__renderer *r) {
 void dn_engine_free(dn_engine *e) {
   if (!e)
     return;
+  dn__hot_forget(e->id);
   for (size_t i = 0; i < e->renderers.len; i++)
     renderer_free(DN__VEC_AT(&e->renderers, dn__renderer *, i));
   dn__vec_free(&e->renderers);

@@ -46,6 +46,8 @@ typedef struct dn__flight {
 
 struct dn_engine {
   dn_store *store;
+  uint64_t id;  /* identity in per-thread caches (hot.c) */
+  int hot;      /* the store is local: use the per-thread view cache */
   int owns_store;
   char *prefix;
   size_t prefix_len;

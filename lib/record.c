@@ -94,6 +94,7 @@ static void write_view(writer *w, const dn_rep *v) {
   put_u64(w, v->expires_ms);
   put_u64(w, (uint64_t)v->ttl_s);
   put_u64(w, (uint64_t)v->smaxage_s);
+  put_str(w, v->uri);
   put_str(w, v->etag);
   put_headers(w, v->headers, v->nheaders);
   put_tags(w, v->tags, v->ntags);
@@ -314,6 +315,7 @@ static int view_pass(reader *r, dn_rep *v, counts *c, arena *a) {
   v->expires_ms = get_u64(r);
   v->ttl_s = (int64_t)get_u64(r);
   v->smaxage_s = (int64_t)get_u64(r);
+  v->uri = get_str(r);
   v->etag = get_str(r);
   v->nheaders = c->headers = get_count(r, 8);
   v->headers = a ? carve(a, c->headers * sizeof(dn_header)) : NULL;
@@ -341,12 +343,19 @@ int dn__view_decode(dn_blob *b, dn_rep **out) {
     return DN_ECORRUPT;
   size_t size = sizeof(dn_rep) + 48 + c.headers * sizeof(dn_header) +
                 c.tags * sizeof(dn__tagver) + c.vary * sizeof(dn_slice);
+  /* The URI is copied next to the struct: the per-thread view cache
+   * compares it on every hit, and this keeps that compare off the blob. */
+  size += probe.uri.len + 1;
   dn_rep *v = dn__malloc(size);
   if (!v)
     return DN_ENOMEM;
-  arena a = {(char *)v, sizeof *v};
+  char *uri_copy = (char *)(v + 1);
+  memcpy(uri_copy, probe.uri.ptr, probe.uri.len);
+  uri_copy[probe.uri.len] = '\0';
+  arena a = {(char *)v, sizeof *v + probe.uri.len + 1};
   r = (reader){b->data, b->len, 0, 0};
   view_pass(&r, v, &c, &a);
+  v->uri.ptr = uri_copy;
   v->base.free = free_attached;
   v->blob = b;
   atomic_init(&v->checked_seq, v->valid_seq);

@@ -70,6 +70,7 @@ struct dn_rep {
   uint64_t expires_ms;
   int64_t ttl_s;
   int64_t smaxage_s;
+  dn_slice uri; /* normalised */
   dn_slice etag;
   dn_slice body;
   size_t nheaders;

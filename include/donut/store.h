@@ -99,7 +99,16 @@ typedef struct dn_store_ops {
   int (*stats)(void *self, dn_store_stats *out);
   /* Frees the store's state. */
   void (*destroy)(void *self);
+
+  /* DN_STORE_F_* capabilities. */
+  unsigned flags;
 } dn_store_ops;
+
+/* The store's state lives in this process: seq_get costs no round trip and
+ * every writer is in this process, so the engine may keep a per-thread
+ * cache of validated views in front of it (checked against the sequence
+ * on every hit). Shared stores must not set it. */
+#define DN_STORE_F_LOCAL 1u
 
 typedef struct dn_store dn_store;
 
