@@ -53,8 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(duration_ok(cc.max_age) && duration_ok(cc.s_maxage) &&
         duration_ok(cc.stale_while_revalidate) &&
         duration_ok(cc.stale_if_error));
-  CHECK(storable ==
-        !(cc.flags & (DN_HTTP_CC_NO_STORE | DN_HTTP_CC_PRIVATE)));
+  CHECK(storable == !(cc.flags & (DN_HTTP_CC_NO_STORE | DN_HTTP_CC_PRIVATE)));
   char out[DN_HTTP_CC_MAX + 1];
   size_t n;
   dn_http_cc_format(&cc, out, &n);

@@ -41,8 +41,8 @@ static void check_tag(const char *s, size_t size, dn_http_etag t) {
   CHECK(back.weak == t.weak && dn_http_etag_match(back, t, 0));
 }
 
-static int status_of(const char *name, const char *s, size_t size,
-                     size_t split, const char *method) {
+static int status_of(const char *name, const char *s, size_t size, size_t split,
+                     const char *method) {
   dn_http_field f[2] = {{{name, strlen(name)}, {s, split}},
                         {{name, strlen(name)}, {s + split, size - split}}};
   dn_http_request q = {{method, strlen(method)}, f, split < size ? 2 : 1};

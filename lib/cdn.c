@@ -6,7 +6,7 @@
  * take (too long, or with a character it forbids) is replaced by its
  * hashed form "dh-<16 hex>". A closure that does not fit is never
  * truncated: it is replaced by hash buckets. Level L of a fixed ladder
- * (16384, 4096, 1024, 128, 32 buckets) maps tag t to the key
+ * (16384, 4096, 1024, 512, 128, 32 buckets) maps tag t to the key
  * "dk<L>-<hex of XXH64(t) mod buckets[L]>", and the page carries the keys
  * of the finest level whose keys fit. A purge of t sends t's emitted form
  * and its bucket key at every level, so it reaches the page whichever
@@ -26,11 +26,12 @@
 #include "http_headers.h"
 #include "http_util.h"
 
-const unsigned dn__cdn_buckets[DN__CDN_LEVELS] = {16384, 4096, 1024, 128, 32};
+const unsigned dn__cdn_buckets[DN__CDN_LEVELS] = {16384, 4096, 1024,
+                                                  512,   128,  32};
 
-#define TAG_MAX 1024       /* as dn_tag_validate (DN_TAG_MAX) */
-#define HASHED_LEN 19      /* "dh-" + 16 hex digits */
-#define BUCKET_KEY_MAX 16  /* "dk<L>-<hex>" */
+#define TAG_MAX 1024      /* as dn_tag_validate (DN_TAG_MAX) */
+#define HASHED_LEN 19     /* "dh-" + 16 hex digits */
+#define BUCKET_KEY_MAX 16 /* "dk<L>-<hex>" */
 
 typedef struct profile {
   const char *name;
@@ -55,8 +56,7 @@ static const profile profiles[] = {
      1,
      1},
     {"cloudflare",
-     {"Cache-Tag", "Cloudflare-CDN-Cache-Control", ',', 0, 1000, 1024,
-      16000},
+     {"Cache-Tag", "Cloudflare-CDN-Cache-Control", ',', 0, 1000, 1024, 16000},
      1,
      0},
     {"varnish", {"xkey", NULL, ' ', 0, 0, 1024, 8000}, 1, 0},
@@ -113,8 +113,7 @@ int dn_cdn_tag_validate(const char *tag, size_t len, dn_error *err) {
                          TAG_MAX);
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)tag[i];
-    if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == '=' ||
-        c == '\\')
+    if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == '=' || c == '\\')
       return dn__error_set(err, DN_ETAG, i,
                            "byte 0x%02x is not allowed in a tag", c);
   }
@@ -125,8 +124,7 @@ int dn__cdn_validate_tags(const dn_slice *tags, size_t n, dn_error *err) {
   for (size_t i = 0; i < n; i++) {
     dn_error e;
     if (dn_cdn_tag_validate(tags[i].ptr, tags[i].len, &e))
-      return dn__error_set(err, DN_ETAG, e.position, "tag %zu: %s", i,
-                           e.text);
+      return dn__error_set(err, DN_ETAG, e.position, "tag %zu: %s", i, e.text);
   }
   return 0;
 }
@@ -153,8 +151,8 @@ typedef struct key {
 /* Sets k to t itself when the profile can take it, else to its hashed
  * form. k->ptr may point into k->hashed, so k must not move afterwards. */
 static void map_tag(const profile *pr, dn_slice t, key *k) {
-  int direct = t.len <= pr->limits.max_tag_len &&
-               (!pr->akamai_chars || akamai_ok(t));
+  int direct =
+      t.len <= pr->limits.max_tag_len && (!pr->akamai_chars || akamai_ok(t));
   if (direct) {
     k->ptr = t.ptr;
     k->len = t.len;
@@ -220,9 +218,8 @@ static int cmp_key(const void *a, const void *b) {
 
 /* Maps every tag and marks duplicates (keep[i] = 0 for all but the first
  * occurrence). Returns the number kept and their total bytes. */
-static int map_all(const profile *pr, const dn_slice *tags, size_t n,
-                   key *keys, unsigned char *keep, size_t *kept,
-                   size_t *bytes) {
+static int map_all(const profile *pr, const dn_slice *tags, size_t n, key *keys,
+                   unsigned char *keep, size_t *kept, size_t *bytes) {
   key **order = dn__malloc(n * sizeof *order);
   if (!order)
     return DN_ENOMEM;
@@ -289,8 +286,8 @@ static size_t used_offset(unsigned level) {
   return off;
 }
 
-static int work_init(work *w, const profile *pr, const dn_slice *tags,
-                     size_t n, size_t *kept, size_t *bytes) {
+static int work_init(work *w, const profile *pr, const dn_slice *tags, size_t n,
+                     size_t *kept, size_t *bytes) {
   memset(w, 0, sizeof *w);
   w->keys = dn__malloc(n * sizeof *w->keys);
   w->keep = dn__malloc(n);
@@ -334,15 +331,15 @@ static char *build_value(const dn_cdn_limits *l, const work *w, size_t n,
 
 /* Picks the direct keys when they fit, else the finest level that fits.
  * Returns the level (-1 for direct) and the value's length in *total. */
-static int choose_level(const dn_cdn_limits *l, work *w, size_t n,
-                        size_t kept, size_t bytes, size_t *total) {
+static int choose_level(const dn_cdn_limits *l, work *w, size_t n, size_t kept,
+                        size_t bytes, size_t *total) {
   if (fits(l, kept, bytes)) {
     *total = value_len(l, kept, bytes);
     return -1;
   }
   for (unsigned lv = 0; lv < DN__CDN_LEVELS; lv++) {
-    size_t kb, kc = level_usage(lv, w->hashes, n, w->used + used_offset(lv),
-                                &kb);
+    size_t kb,
+        kc = level_usage(lv, w->hashes, n, w->used + used_offset(lv), &kb);
     if (fits(l, kc, kb)) {
       *total = value_len(l, kc, kb);
       return (int)lv;

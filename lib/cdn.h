@@ -6,7 +6,7 @@
 
 /* The bucket ladder: level L hashes tags into dn__cdn_buckets[L] buckets
  * (powers of two, finest first). Its keys are "dk<L>-<hex>". */
-#define DN__CDN_LEVELS 5
+#define DN__CDN_LEVELS 6
 extern const unsigned dn__cdn_buckets[DN__CDN_LEVELS];
 
 /* Validates n tags (dn_cdn_tag_validate); err names the failing index. */

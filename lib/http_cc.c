@@ -115,8 +115,7 @@ static int scan_directive(const char *s, size_t len, size_t *pos,
   return 0;
 }
 
-int dn_http_cc_parse(const char *s, size_t len, dn_http_cc *cc,
-                     dn_error *err) {
+int dn_http_cc_parse(const char *s, size_t len, dn_http_cc *cc, dn_error *err) {
   if (!s) {
     s = "";
     len = 0;

@@ -22,8 +22,8 @@ static int is_get_or_head(dn_slice method) {
 
 /* Reads the single date of a date field. Returns 1 with *t set, or 0 when
  * the field is absent, repeated (more than one member) or invalid. */
-static int field_date(const dn_http_request *req, const char *name,
-                      int64_t now, int64_t *t) {
+static int field_date(const dn_http_request *req, const char *name, int64_t now,
+                      int64_t *t) {
   if (dn__http_field_count(req, name) != 1)
     return 0;
   dn_slice v;
@@ -76,8 +76,8 @@ int dn_http_if_range(const char *value, size_t len, const dn_http_etag *etag,
    * Last-Modified that is itself a strong validator, which we cannot tell
    * here, so an exact match is required. */
   dn_slice v = dn__http_trim(value ? value : "", value ? len : 0);
-  if (v.len && (v.ptr[0] == '"' || (v.len > 1 && v.ptr[0] == 'W' &&
-                                     v.ptr[1] == '/'))) {
+  if (v.len &&
+      (v.ptr[0] == '"' || (v.len > 1 && v.ptr[0] == 'W' && v.ptr[1] == '/'))) {
     dn_http_etag tag;
     if (!etag || dn_http_etag_parse(v.ptr, v.len, &tag, NULL))
       return 0;

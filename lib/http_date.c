@@ -16,8 +16,8 @@
 
 static const char *const day_short[7] = {"Mon", "Tue", "Wed", "Thu",
                                          "Fri", "Sat", "Sun"};
-static const char *const day_long[7] = {"Monday", "Tuesday", "Wednesday",
-                                        "Thursday", "Friday", "Saturday",
+static const char *const day_long[7] = {"Monday",   "Tuesday", "Wednesday",
+                                        "Thursday", "Friday",  "Saturday",
                                         "Sunday"};
 static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
                                        "May", "Jun", "Jul", "Aug",
@@ -71,8 +71,7 @@ static int days_in_month(int64_t y, int m) {
 
 static int fail(cursor *c, const char *what) {
   return dn__error_set(c->err, DN_EHEADER, c->base + c->pos,
-                       "invalid HTTP-date: %s",
-                       what);
+                       "invalid HTTP-date: %s", what);
 }
 
 static int expect(cursor *c, const char *lit, const char *what) {

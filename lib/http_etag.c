@@ -42,8 +42,9 @@ static int scan_tag(const char *s, size_t len, size_t *pos, dn_http_etag *out,
     i += 2;
   }
   if (i >= len || s[i] != '"')
-    return dn__error_set(err, DN_EHEADER, i, "expected '\"' to open an "
-                                            "entity-tag");
+    return dn__error_set(err, DN_EHEADER, i,
+                         "expected '\"' to open an "
+                         "entity-tag");
   size_t start = ++i;
   while (i < len && s[i] != '"') {
     if (!is_etagc((unsigned char)s[i]))
@@ -146,8 +147,7 @@ int dn_http_etag_match(dn_http_etag a, dn_http_etag b, int strong) {
           memcmp(a.opaque.ptr, b.opaque.ptr, a.opaque.len) == 0);
 }
 
-int dn_http_etag_format(dn_http_etag tag, char *out, size_t cap,
-                        size_t *len) {
+int dn_http_etag_format(dn_http_etag tag, char *out, size_t cap, size_t *len) {
   if (!dn__http_etagc_valid(tag.opaque.ptr, tag.opaque.len, NULL))
     return DN_EHEADER;
   size_t need = tag.opaque.len + 2 + (tag.weak ? 2 : 0);

@@ -42,15 +42,13 @@ int dn_http_field_name_validate(const char *name, size_t len, dn_error *err) {
   return 0;
 }
 
-int dn_http_field_value_validate(const char *value, size_t len,
-                                 dn_error *err) {
+int dn_http_field_value_validate(const char *value, size_t len, dn_error *err) {
   /* RFC 9110 §5.5: field-value = *field-content;
    * field-content = field-vchar [ 1*( SP / HTAB / field-vchar )
    * field-vchar ]; field-vchar = VCHAR / obs-text. */
   if (len > DN_HTTP_VALUE_MAX)
     return dn__error_set(err, DN_EHEADER, DN_HTTP_VALUE_MAX,
-                         "field value longer than %d bytes",
-                         DN_HTTP_VALUE_MAX);
+                         "field value longer than %d bytes", DN_HTTP_VALUE_MAX);
   if (len && !value)
     return dn__error_set(err, DN_EHEADER, 0, "NULL field value");
   for (size_t i = 0; i < len; i++) {
@@ -62,8 +60,7 @@ int dn_http_field_value_validate(const char *value, size_t len,
   if (len && (dn__http_is_ows((unsigned char)value[0]) ||
               dn__http_is_ows((unsigned char)value[len - 1])))
     return dn__error_set(err, DN_EHEADER,
-                         dn__http_is_ows((unsigned char)value[0]) ? 0
-                                                                  : len - 1,
+                         dn__http_is_ows((unsigned char)value[0]) ? 0 : len - 1,
                          "leading or trailing whitespace in a field value");
   return 0;
 }

@@ -22,11 +22,23 @@
 #include "http_util.h"
 
 /* Renderer fields the builder replaces with its own. */
-static const char *const managed[] = {
-    "Date", "Age", "ETag", "Last-Modified", "Expires", "Cache-Control",
-    "Vary", "Surrogate-Key", "Surrogate-Control", "CDN-Cache-Control",
-    "Edge-Cache-Tag", "Akamai-Cache-Control", "Cache-Tag",
-    "Cloudflare-CDN-Cache-Control", "xkey", "CDN-Tag", "Cache-Groups"};
+static const char *const managed[] = {"Date",
+                                      "Age",
+                                      "ETag",
+                                      "Last-Modified",
+                                      "Expires",
+                                      "Cache-Control",
+                                      "Vary",
+                                      "Surrogate-Key",
+                                      "Surrogate-Control",
+                                      "CDN-Cache-Control",
+                                      "Edge-Cache-Tag",
+                                      "Akamai-Cache-Control",
+                                      "Cache-Tag",
+                                      "Cloudflare-CDN-Cache-Control",
+                                      "xkey",
+                                      "CDN-Tag",
+                                      "Cache-Groups"};
 
 /* Everything the header builder needs, computed once. */
 typedef struct plan {
@@ -102,8 +114,7 @@ static int check_repr(const dn_http_repr *r, dn_cdn_profile cdn,
     return dn__error_set(err, DN_EINVAL, 0, "status %d is not 100-599",
                          r->status);
   if (dn_cdn_limits_get(cdn, &l))
-    return dn__error_set(err, DN_EINVAL, 0, "unknown CDN profile %d",
-                         (int)cdn);
+    return dn__error_set(err, DN_EINVAL, 0, "unknown CDN profile %d", (int)cdn);
   size_t bad;
   if (r->etag.len > DN_HTTP_ETAG_MAX)
     return dn__error_set(err, DN_EHEADER, DN_HTTP_ETAG_MAX,
@@ -114,8 +125,7 @@ static int check_repr(const dn_http_repr *r, dn_cdn_profile cdn,
                          (unsigned char)r->etag.ptr[bad]);
   for (size_t i = 0; i < r->vary_count; i++)
     if (check_vary_name(r->vary[i]))
-      return dn__error_set(err, DN_EHEADER, 0, "Vary name %zu is invalid",
-                           i);
+      return dn__error_set(err, DN_EHEADER, 0, "Vary name %zu is invalid", i);
   int rc = check_fields(r, err);
   if (!rc)
     rc = dn__cdn_validate_tags(r->tags, r->tag_count, err);
@@ -248,8 +258,8 @@ static int cache_fields(const plan *p, dn_http_headers *h, dn_error *err) {
     rc = push(h, p->limits.ttl_field, cc, n);
   }
   if (rc)
-    return dn__error_set(err, rc, 0, rc == DN_EINVAL
-                                         ? "expiry date out of range"
+    return dn__error_set(err, rc, 0,
+                         rc == DN_EINVAL ? "expiry date out of range"
                                          : "out of memory");
   if (p->shared)
     rc = dn_cdn_tag_fields(p->cdn, p->r->tags, p->r->tag_count, h, err);
@@ -318,8 +328,8 @@ static int control_fields(const plan *p, dn_http_headers *h, int is304) {
   int rc = push_date(h, "Date", r->now);
   if (!rc && r->stored_at != DN_HTTP_UNSET) {
     int64_t age = r->now > r->stored_at ? r->now - r->stored_at : 0;
-    rc = push_number(h, "Age", age > DN__HTTP_DELTA_MAX ? DN__HTTP_DELTA_MAX
-                                                        : age);
+    rc = push_number(h, "Age",
+                     age > DN__HTTP_DELTA_MAX ? DN__HTTP_DELTA_MAX : age);
   }
   if (!rc && p->has_etag) {
     char tag[DN_HTTP_ETAG_MAX + 8];
@@ -351,8 +361,7 @@ static int renderer_fields(const plan *p, dn_http_headers *h, int is304) {
   return 0;
 }
 
-static int build(const plan *p, int status, dn_http_headers *h,
-                 dn_error *err) {
+static int build(const plan *p, int status, dn_http_headers *h, dn_error *err) {
   if (status == 412) /* the representation's metadata does not apply */
     return push_date(h, "Date", p->r->now);
   int is304 = status == 304;
@@ -362,8 +371,8 @@ static int build(const plan *p, int status, dn_http_headers *h,
   if (!rc && is304)
     rc = renderer_fields(p, h, 1);
   if (rc)
-    return dn__error_set(err, rc, 0, rc == DN_EINVAL ? "date out of range"
-                                                     : "out of memory");
+    return dn__error_set(
+        err, rc, 0, rc == DN_EINVAL ? "date out of range" : "out of memory");
   rc = vary_field(p, h, err);
   if (!rc)
     rc = cache_fields(p, h, err);

@@ -132,8 +132,7 @@ DN_EXTERN int dn_http_etag_parse(const char *s, size_t len, dn_http_etag *out,
  * allocates. */
 DN_EXTERN int dn_http_etag_list_parse(const char *s, size_t len,
                                       dn_http_etag *tags, size_t cap,
-                                      size_t *count, int *star,
-                                      dn_error *err);
+                                      size_t *count, int *star, dn_error *err);
 
 /* Compares two entity-tags (RFC 9110 §8.8.3.2). Strong comparison (strong
  * != 0) matches only when neither is weak and the opaque-tags are equal;
@@ -232,8 +231,8 @@ DN_EXTERN int dn_http_preconditions(const dn_http_request *req,
  * last_modified exactly. Returns 1 when a Range request may be honoured,
  * 0 otherwise (including malformed values and weak tags). */
 DN_EXTERN int dn_http_if_range(const char *value, size_t len,
-                               const dn_http_etag *etag,
-                               int64_t last_modified, int64_t now);
+                               const dn_http_etag *etag, int64_t last_modified,
+                               int64_t now);
 
 /* ---- CDN profiles (see docs/cdn.md) ---------------------------------- */
 
@@ -305,8 +304,7 @@ DN_EXTERN int dn_cdn_tag_validate(const char *tag, size_t len, dn_error *err);
  * gives its index in `line` and the byte in `position`), DN_EINVAL or
  * DN_ENOMEM; `out` is unchanged on failure. */
 DN_EXTERN int dn_cdn_tag_fields(dn_cdn_profile p, const dn_slice *tags,
-                                size_t n, dn_http_headers *out,
-                                dn_error *err);
+                                size_t n, dn_http_headers *out, dn_error *err);
 
 /* The keys a purger must send to the profile's CDN to purge `tags`: for
  * each tag its emitted form (the tag or its hashed form) and its bucket key
@@ -338,20 +336,20 @@ typedef struct dn_http_repr {
   int status;                  /* the representation's status; 200 */
   const dn_http_field *fields; /* the renderer's own header fields */
   size_t field_count;
-  dn_slice etag;           /* opaque-tag without quotes; len 0 = none;
-                              at most DN_HTTP_ETAG_MAX bytes of etagc */
-  int64_t last_modified;   /* unix seconds */
-  int64_t stored_at;       /* when it was stored, for Age */
-  int64_t now;             /* the injected clock; required */
-  const dn_slice *tags;    /* closure tags (surrogate keys) */
+  dn_slice etag;         /* opaque-tag without quotes; len 0 = none;
+                            at most DN_HTTP_ETAG_MAX bytes of etagc */
+  int64_t last_modified; /* unix seconds */
+  int64_t stored_at;     /* when it was stored, for Age */
+  int64_t now;           /* the injected clock; required */
+  const dn_slice *tags;  /* closure tags (surrogate keys) */
   size_t tag_count;
-  int64_t max_age;         /* client lifetime; unset means 0 */
-  int64_t s_maxage;        /* CDN lifetime; unset: see expires_at */
+  int64_t max_age;  /* client lifetime; unset means 0 */
+  int64_t s_maxage; /* CDN lifetime; unset: see expires_at */
   int64_t stale_while_revalidate;
   int64_t stale_if_error;
-  int64_t expires_at;      /* absolute expiry (adaptive TTL), unix s */
-  unsigned flags;          /* DN_HTTP_NO_STORE, ... */
-  const dn_slice *vary;    /* Vary field names */
+  int64_t expires_at;   /* absolute expiry (adaptive TTL), unix s */
+  unsigned flags;       /* DN_HTTP_NO_STORE, ... */
+  const dn_slice *vary; /* Vary field names */
   size_t vary_count;
 } dn_http_repr;
 
@@ -396,9 +394,8 @@ DN_EXTERN int dn_http_respond(const dn_http_repr *repr,
  * under `cdn`: Cache-Control, Expires and the CDN fields (what `donut
  * headers` prints). Same errors as dn_http_respond; `out` is unchanged on
  * failure. */
-DN_EXTERN int dn_http_cache_fields(const dn_http_repr *repr,
-                                   dn_cdn_profile cdn, dn_http_headers *out,
-                                   dn_error *err);
+DN_EXTERN int dn_http_cache_fields(const dn_http_repr *repr, dn_cdn_profile cdn,
+                                   dn_http_headers *out, dn_error *err);
 
 /* Frees the result's headers and zeroes it. NULL is a no-op. */
 DN_EXTERN void dn_http_result_free(dn_http_result *r);

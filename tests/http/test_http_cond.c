@@ -13,7 +13,7 @@
 #include "donut/http.h"
 #include "test_support.h"
 
-#define LM 783459811LL /* Sat, 29 Oct 1994 19:43:31 GMT */
+#define LM 783459811LL   /* Sat, 29 Oct 1994 19:43:31 GMT */
 #define NOW 1795219200LL /* Sat, 21 Nov 2026 00:00:00 GMT */
 #define D_EQ "Sat, 29 Oct 1994 19:43:31 GMT"
 #define D_BEFORE "Fri, 28 Oct 1994 19:43:31 GMT"
@@ -39,7 +39,11 @@ typedef struct row {
 static const row rows[] = {
     /* If-Match: RFC 9110 §13.1.1 examples and strong comparison. */
     {"\"xyzzy\"", 1, "GET", {IM, "\"xyzzy\""}, 200},
-    {"\"xyzzy\"", 1, "GET", {IM, "\"xyzzy\", \"r2d2xxxx\", \"c3piozzzz\""}, 200},
+    {"\"xyzzy\"",
+     1,
+     "GET",
+     {IM, "\"xyzzy\", \"r2d2xxxx\", \"c3piozzzz\""},
+     200},
     {"\"xyzzy\"", 1, "GET", {IM, "\"r2d2xxxx\", \"c3piozzzz\""}, 412},
     {"\"xyzzy\"", 1, "GET", {IM, "*"}, 200},
     {"\"xyzzy\"", 1, "PUT", {IM, "\"xyzzy\""}, 200},
@@ -78,9 +82,16 @@ static const row rows[] = {
     {"\"xyzzy\"", 1, "GET", {INM, "W/\"xyzzy\""}, 304},
     {"W/\"xyzzy\"", 1, "GET", {INM, "\"xyzzy\""}, 304},
     {"W/\"xyzzy\"", 1, "GET", {INM, "W/\"xyzzy\""}, 304},
-    {"\"xyzzy\"", 1, "GET", {INM, "\"xyzzy\", \"r2d2xxxx\", \"c3piozzzz\""}, 304},
-    {"\"c3piozzzz\"", 1, "GET",
-     {INM, "W/\"xyzzy\", W/\"r2d2xxxx\", W/\"c3piozzzz\""}, 304},
+    {"\"xyzzy\"",
+     1,
+     "GET",
+     {INM, "\"xyzzy\", \"r2d2xxxx\", \"c3piozzzz\""},
+     304},
+    {"\"c3piozzzz\"",
+     1,
+     "GET",
+     {INM, "W/\"xyzzy\", W/\"r2d2xxxx\", W/\"c3piozzzz\""},
+     304},
     {"\"xyzzy\"", 1, "GET", {INM, "\"r2d2xxxx\""}, 200},
     {"\"xyzzy\"", 1, "GET", {INM, "*"}, 304},
     {"\"xyzzy\"", 1, "POST", {INM, "*"}, 412},
@@ -139,7 +150,10 @@ static const row rows[] = {
     {"\"xyzzy\"", 1, "GET", {"if-none-match", "\"xyzzy\""}, 304},
     {"\"xyzzy\"", 1, "GET", {"IF-MATCH", "\"nope\""}, 412},
     {"\"xyzzy\"", 1, "GET", {IM, "*", INM, "*"}, 304},
-    {"\"xyzzy\"", 1, "GET", {IM, "\"xyzzy\"", IUS, "garbage", INM, "\"a\""},
+    {"\"xyzzy\"",
+     1,
+     "GET",
+     {IM, "\"xyzzy\"", IUS, "garbage", INM, "\"a\""},
      200},
     {"\"xyzzy\"", 1, "GET", {"If-Range", "\"other\"", INM, "\"a\""}, 200},
 };
@@ -148,8 +162,7 @@ static const row rows[] = {
 static int current(const row *r, dn_http_etag *tag) {
   if (!r->etag)
     return 0;
-  assert_int_equal(dn_http_etag_parse(r->etag, strlen(r->etag), tag, NULL),
-                   0);
+  assert_int_equal(dn_http_etag_parse(r->etag, strlen(r->etag), tag, NULL), 0);
   return 1;
 }
 
@@ -172,8 +185,7 @@ static void test_precondition_table(void **state) {
                                     r->has_lm ? LM : DN_HTTP_UNSET, NOW);
     if (got != r->want)
       fail_msg("row %zu (%s %s: %s): got %d, want %d", i, r->method,
-               r->h[0] ? r->h[0] : "-", r->h[1] ? r->h[1] : "-", got,
-               r->want);
+               r->h[0] ? r->h[0] : "-", r->h[1] ? r->h[1] : "-", got, r->want);
   }
 }
 

@@ -73,8 +73,8 @@ static void test_date_parse_table(void **state) {
   for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
     int64_t t = 12345;
     dn_error err;
-    int rc = dn_http_date_parse(dates[i].in, strlen(dates[i].in), NOW, &t,
-                                &err);
+    int rc =
+        dn_http_date_parse(dates[i].in, strlen(dates[i].in), NOW, &t, &err);
     if (dates[i].want == DN_HTTP_UNSET) {
       if (rc != DN_EHEADER || t != 12345)
         fail_msg("date %zu '%s' was accepted", i, dates[i].in);
@@ -119,9 +119,8 @@ static void test_date_format(void **state) {
   for (int64_t t = -2208988800LL; t < 4102444800LL; t += 604813) {
     int64_t back;
     assert_int_equal(dn_http_date_format(t, out), 0);
-    assert_int_equal(dn_http_date_parse(out, DN_HTTP_DATE_LEN, NOW, &back,
-                                        NULL),
-                     0);
+    assert_int_equal(
+        dn_http_date_parse(out, DN_HTTP_DATE_LEN, NOW, &back, NULL), 0);
     assert_int_equal(back, t);
   }
 }
@@ -140,10 +139,9 @@ static void test_etag_parse(void **state) {
   assert_int_equal(t.weak, 1);
   assert_int_equal(dn_http_etag_parse("\"\"", 2, &t, NULL), 0);
   assert_int_equal(t.opaque.len, 0);
-  static const char *const bad[] = {"xyzzy",     "\"xyzzy",  "W/xyzzy",
-                                    "w/\"x\"",    "\"a\"b",   "\"a\" \"b\"",
-                                    "\"a b\"",    "\"a\x7f\"", "",
-                                    "W/ \"x\"",   "*",        "\"a\r\n\""};
+  static const char *const bad[] = {
+      "xyzzy",   "\"xyzzy",   "W/xyzzy", "w/\"x\"",  "\"a\"b", "\"a\" \"b\"",
+      "\"a b\"", "\"a\x7f\"", "",        "W/ \"x\"", "*",      "\"a\r\n\""};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     dn_error err;
     if (dn_http_etag_parse(bad[i], strlen(bad[i]), &t, &err) != DN_EHEADER)
@@ -172,8 +170,7 @@ static void test_etag_list_parse(void **state) {
   assert_int_equal(dn_http_etag_list_parse(" * ", 3, NULL, 0, &n, &star, NULL),
                    0);
   assert_int_equal(star, 1);
-  assert_int_equal(dn_http_etag_list_parse("", 0, NULL, 0, &n, &star, NULL),
-                   0);
+  assert_int_equal(dn_http_etag_list_parse("", 0, NULL, 0, &n, &star, NULL), 0);
   assert_int_equal(n, 0);
   dn_error err;
   assert_int_equal(
@@ -214,12 +211,12 @@ static const struct {
 } ccs[] = {
     {"max-age=60", 0, 0, 60, U, U, U},
     {"no-store", 0, DN_HTTP_CC_NO_STORE, U, U, U, U},
-    {"No-Cache, PRIVATE", 0, DN_HTTP_CC_NO_CACHE | DN_HTTP_CC_PRIVATE, U, U,
-     U, U},
+    {"No-Cache, PRIVATE", 0, DN_HTTP_CC_NO_CACHE | DN_HTTP_CC_PRIVATE, U, U, U,
+     U},
     {"private, max-age=30", 0, DN_HTTP_CC_PRIVATE, 30, U, U, U},
     {"max-age=30, stale-while-revalidate=10", 0, 0, 30, U, 10, U},
-    {"public, s-maxage=100, stale-if-error=86400", 0, DN_HTTP_CC_PUBLIC, U,
-     100, U, 86400},
+    {"public, s-maxage=100, stale-if-error=86400", 0, DN_HTTP_CC_PUBLIC, U, 100,
+     U, 86400},
     {"max-age=\"5\"", 0, 0, 5, U, U, U},
     {"max-age=60, max-age=10", 0, 0, 10, U, U, U},
     {"max-age=99999999999999999999", 0, 0, 2147483648LL, U, U, U},
@@ -327,31 +324,28 @@ static void test_field_validation(void **state) {
   assert_int_equal(dn_http_field_name_validate("Content-Type", 12, &err), 0);
   assert_int_equal(dn_http_field_name_validate("x!#$%&'*+-.^_`|~9", 17, &err),
                    0);
-  static const char *const bad_names[] = {"",      "Bad Name", "Bad:Name",
-                                          "a\r\nb", "(x)",      "a\"b",
-                                          "\xc3\xa9"};
+  static const char *const bad_names[] = {
+      "", "Bad Name", "Bad:Name", "a\r\nb", "(x)", "a\"b", "\xc3\xa9"};
   for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++)
-    assert_int_equal(dn_http_field_name_validate(
-                         bad_names[i], strlen(bad_names[i]), &err),
-                     DN_EHEADER);
+    assert_int_equal(
+        dn_http_field_name_validate(bad_names[i], strlen(bad_names[i]), &err),
+        DN_EHEADER);
   char longname[DN_HTTP_NAME_MAX + 2];
   memset(longname, 'a', sizeof longname);
-  assert_int_equal(dn_http_field_name_validate(longname, DN_HTTP_NAME_MAX,
-                                               NULL),
-                   0);
-  assert_int_equal(dn_http_field_name_validate(longname, DN_HTTP_NAME_MAX + 1,
-                                               NULL),
-                   DN_EHEADER);
-  assert_int_equal(dn_http_field_value_validate("text/html; q=1", 14, &err),
-                   0);
+  assert_int_equal(
+      dn_http_field_name_validate(longname, DN_HTTP_NAME_MAX, NULL), 0);
+  assert_int_equal(
+      dn_http_field_name_validate(longname, DN_HTTP_NAME_MAX + 1, NULL),
+      DN_EHEADER);
+  assert_int_equal(dn_http_field_value_validate("text/html; q=1", 14, &err), 0);
   assert_int_equal(dn_http_field_value_validate("", 0, &err), 0);
   assert_int_equal(dn_http_field_value_validate("a\tb \xc3\xa9", 6, &err), 0);
-  static const char *const bad_values[] = {"a\r\nX-Evil: 1", "a\nb", "a\rb",
-                                           " lead", "trail\t", "a\x7f",
+  static const char *const bad_values[] = {"a\r\nX-Evil: 1", "a\nb",    "a\rb",
+                                           " lead",          "trail\t", "a\x7f",
                                            "a\x1b[31m"};
   for (size_t i = 0; i < sizeof bad_values / sizeof *bad_values; i++)
-    assert_int_equal(dn_http_field_value_validate(
-                         bad_values[i], strlen(bad_values[i]), &err),
+    assert_int_equal(dn_http_field_value_validate(bad_values[i],
+                                                  strlen(bad_values[i]), &err),
                      DN_EHEADER);
   assert_int_equal(dn_http_field_value_validate("a\0b", 3, &err), DN_EHEADER);
   assert_int_equal(err.position, 1);

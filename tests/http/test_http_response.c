@@ -46,8 +46,8 @@ static const char *value(const dn_http_result *res, const char *name) {
 static void check_safe(const dn_http_result *res) {
   for (size_t i = 0; i < dn_http_headers_count(res->headers); i++) {
     dn_http_field f = dn_http_headers_at(res->headers, i);
-    assert_int_equal(
-        dn_http_field_name_validate(f.name.ptr, f.name.len, NULL), 0);
+    assert_int_equal(dn_http_field_name_validate(f.name.ptr, f.name.len, NULL),
+                     0);
     assert_int_equal(
         dn_http_field_value_validate(f.value.ptr, f.value.len, NULL), 0);
   }
@@ -68,7 +68,7 @@ static dn_http_result respond(const dn_http_repr *r, const dn_http_request *q,
   do {                                                                         \
     const char *got_ = value(res, name);                                       \
     if ((want) == NULL ? got_ != NULL                                          \
-                       : got_ == NULL || strcmp(got_, (want) ? (want) : "")) \
+                       : got_ == NULL || strcmp(got_, (want) ? (want) : ""))   \
       fail_msg("%s: got '%s', want '%s'", name, got_ ? got_ : "(none)",        \
                (want) ? (want) : "(none)");                                    \
   } while (0)
@@ -308,13 +308,24 @@ static void test_renderer_fields_merge(void **state) {
 /* ---- conditional responses --------------------------------------------- */
 
 static int allowed_in_304(dn_slice name) {
-  static const char *const ok[] = {
-      "ETag",          "Cache-Control",     "Vary",
-      "Date",          "Expires",           "Content-Location",
-      "Age",           "Last-Modified",     "Surrogate-Key",
-      "Surrogate-Control", "CDN-Cache-Control", "Edge-Cache-Tag",
-      "Akamai-Cache-Control", "Cache-Tag", "Cloudflare-CDN-Cache-Control",
-      "xkey",          "CDN-Tag",           "Cache-Groups"};
+  static const char *const ok[] = {"ETag",
+                                   "Cache-Control",
+                                   "Vary",
+                                   "Date",
+                                   "Expires",
+                                   "Content-Location",
+                                   "Age",
+                                   "Last-Modified",
+                                   "Surrogate-Key",
+                                   "Surrogate-Control",
+                                   "CDN-Cache-Control",
+                                   "Edge-Cache-Tag",
+                                   "Akamai-Cache-Control",
+                                   "Cache-Tag",
+                                   "Cloudflare-CDN-Cache-Control",
+                                   "xkey",
+                                   "CDN-Tag",
+                                   "Cache-Groups"};
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
     if (name.len == strlen(ok[i]) &&
         strncasecmp(name.ptr, ok[i], name.len) == 0)
@@ -474,8 +485,7 @@ static void test_invalid_input_is_rejected(void **state) {
   dn_slice badtag[] = {dn_slice_from_cstr("ok"),
                        dn_slice_from_cstr("x\nSet-Cookie: a=b")};
   r.tags = badtag;
-  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_FASTLY, &res, &err),
-                   DN_ETAG);
+  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_FASTLY, &res, &err), DN_ETAG);
   r = base();
   dn_slice badvary[] = {dn_slice_from_cstr("Accept Encoding")};
   r.vary = badvary;
@@ -484,18 +494,15 @@ static void test_invalid_input_is_rejected(void **state) {
                    DN_EHEADER);
   r = base();
   r.now = DN_HTTP_UNSET;
-  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err),
-                   DN_EINVAL);
+  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err), DN_EINVAL);
   r = base();
   r.status = 42;
-  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err),
-                   DN_EINVAL);
+  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err), DN_EINVAL);
   r = base();
   assert_int_equal(dn_http_respond(&r, &q, (dn_cdn_profile)77, &res, &err),
                    DN_EINVAL);
   r.expires_at = INT64_MAX;
-  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err),
-                   DN_EINVAL);
+  assert_int_equal(dn_http_respond(&r, &q, DN_CDN_NONE, &res, &err), DN_EINVAL);
   assert_int_equal(dn_http_respond(NULL, &q, DN_CDN_NONE, &res, &err),
                    DN_EINVAL);
   /* Nothing was written on any failure. */
@@ -520,8 +527,7 @@ static void test_cache_fields_only(void **state) {
   dn_slice bad[] = {dn_slice_from_cstr("a b")};
   r.tags = bad;
   r.tag_count = 1;
-  assert_int_equal(dn_http_cache_fields(&r, DN_CDN_GENERIC, h, NULL),
-                   DN_ETAG);
+  assert_int_equal(dn_http_cache_fields(&r, DN_CDN_GENERIC, h, NULL), DN_ETAG);
   assert_int_equal(dn_http_headers_count(h), 3);
   dn_http_headers_free(h);
 }
@@ -569,8 +575,8 @@ static void test_storable(void **state) {
 
 static int respond_run(void *ud) {
   const dn_http_repr *r = ud;
-  dn_http_field f[] = {{dn_slice_from_cstr("If-None-Match"),
-                        dn_slice_from_cstr("\"nope\"")}};
+  dn_http_field f[] = {
+      {dn_slice_from_cstr("If-None-Match"), dn_slice_from_cstr("\"nope\"")}};
   dn_http_request q = get(f, 1);
   dn_http_result res;
   int rc = dn_http_respond(r, &q, DN_CDN_AKAMAI, &res, NULL);
