@@ -199,6 +199,13 @@ int dn__skey(char *out, size_t *out_len, const char *ns, char kind,
   return 0;
 }
 
+int dn__keys_ok(const dn_slice *keys, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!keys[i].ptr && keys[i].len)
+      return 0;
+  return 1;
+}
+
 size_t dn__skey_seq(char *out, const char *ns) {
   size_t nl = strlen(ns);
   memcpy(out, ns, nl);

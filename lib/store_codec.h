@@ -58,6 +58,8 @@ int dn__codec_decode(const char *data, size_t len, dn_slice key,
  * DN_ENOMEM (libcrypto failed). */
 int dn__skey(char *out, size_t *out_len, const char *ns, char kind,
              dn_slice key, int binary_ok);
+/* 1 when every key is a valid slice (no NULL pointer with a length). */
+int dn__keys_ok(const dn_slice *keys, size_t n);
 /* The server key of the invalidation sequence, "<ns>:seq". */
 size_t dn__skey_seq(char *out, const char *ns);
 

@@ -247,6 +247,10 @@ static int mc_get_multi(void *self, const dn_slice *keys, size_t n,
   mc_store *s = self;
   for (size_t i = 0; i < n; i++)
     out[i] = NULL;
+  if (!dn__keys_ok(keys, n))
+    return DN_EINVAL;
+  if (n == 0)
+    return seq ? mc_seq_get(s, seq) : 0;
   mc_req q;
   mc_got g = {0, 0, 0};
   int rc = mc_req_build(s, keys, n, seq != NULL, &q);
@@ -291,6 +295,8 @@ out:
 static int mc_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
                   int mode) {
   mc_store *s = self;
+  if (!dn__keys_ok(&key, 1) || !value)
+    return DN_EINVAL;
   char k[DN__SKEY_MAX + 1];
   size_t kl;
   dn__buf enc;
@@ -369,6 +375,8 @@ static int mc_send_one(mc_store *s, memcached_st *m, dn_slice key,
                        mc_touched *t) {
   char k[DN__SKEY_MAX + 1];
   size_t kl;
+  if (!dn__keys_ok(&key, 1) || !value)
+    return DN_EINVAL;
   int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
   if (!rc)
     rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
@@ -412,6 +420,8 @@ out:
 
 static int mc_del(void *self, dn_slice key) {
   mc_store *s = self;
+  if (!dn__keys_ok(&key, 1))
+    return DN_EINVAL;
   char k[DN__SKEY_MAX + 1];
   size_t kl;
   int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);

@@ -84,11 +84,17 @@ static int rd_fail(rd_store *s, rd_link *l, int rc) {
   DN__COUNT(&s->ctr, errors, 1);
   if (l)
     l->broken = 1;
-  if (rc == DN_ESTORE || rc == DN_ETIMEDOUT) {
-    pthread_mutex_lock(&s->mu);
-    s->down_until = mono_ms() + s->conf.retry_ms;
-    pthread_mutex_unlock(&s->mu);
-  }
+  if (rc != DN_ESTORE && rc != DN_ETIMEDOUT)
+    return rc;
+  /* The idle connections most likely died with this one (a restarted
+   * server): drop them, or each would fail once after the server is back
+   * and start another retry window. */
+  pthread_mutex_lock(&s->mu);
+  s->down_until = mono_ms() + s->conf.retry_ms;
+  for (; s->nidle; s->open--)
+    redisFree(s->idle[--s->nidle]); /* close(2) only, no network wait */
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
   return rc;
 }
 
@@ -322,13 +328,6 @@ static void rd_argv_push(rd_argv *a, const char *p, size_t len) {
   a->lens[a->argc++] = len;
 }
 
-static int bad_keys(const dn_slice *keys, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!keys[i].ptr && keys[i].len)
-      return 1;
-  return 0;
-}
-
 /* ---- get_multi ----------------------------------------------------------------
  */
 static int rd_seq_get(void *self, uint64_t *out);
@@ -369,7 +368,7 @@ static int rd_get_multi(void *self, const dn_slice *keys, size_t n,
   rd_store *s = self;
   for (size_t i = 0; i < n; i++)
     out[i] = NULL;
-  if (bad_keys(keys, n))
+  if (!dn__keys_ok(keys, n))
     return DN_EINVAL;
   if (n == 0)
     return seq ? rd_seq_get(s, seq) : 0;
@@ -447,7 +446,7 @@ static int rd_set_reply(rd_store *s, const redisReply *r, int nx) {
 static int rd_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
                   int mode) {
   rd_store *s = self;
-  if (!key.ptr && key.len)
+  if (!dn__keys_ok(&key, 1) || !value)
     return DN_EINVAL;
   char k[DN__SKEY_MAX + 1], num[24];
   size_t kl;
@@ -487,7 +486,7 @@ static int rd_set_batch(rd_store *s, rd_link *l, const dn_slice *keys,
   int rc = 0;
   while (*next < n && sent < RD_BATCH_CMDS && bytes < RD_BATCH_BYTES) {
     size_t i = *next;
-    rc = keys[i].ptr || !keys[i].len ? 0 : DN_EINVAL;
+    rc = dn__keys_ok(&keys[i], 1) && values[i] ? 0 : DN_EINVAL;
     if (!rc)
       rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, keys[i], 1);
     if (!rc)
@@ -539,7 +538,7 @@ static int rd_set_multi(void *self, const dn_slice *keys,
 
 static int rd_del(void *self, dn_slice key) {
   rd_store *s = self;
-  if (!key.ptr && key.len)
+  if (!dn__keys_ok(&key, 1))
     return DN_EINVAL;
   rd_argv a;
   int rc = rd_argv_build(s, "UNLINK", DN__SKEY_VALUE, &key, 1, 0, &a);

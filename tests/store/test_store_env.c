@@ -1,0 +1,327 @@
+/* test_store_env.c - choosing a store from options and the environment:
+ * MEMCACHED_ADDR, REDIS_URL, DONUT_STORE, DONUT_NAMESPACE, the
+ * descriptions for logs (never with a password), explicit options over
+ * the environment, and DN_ECONFIG for every malformed value. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "donut/store_shared.h"
+#include "servers.h"
+#include "store.h"
+#include "store_codec.h"
+#include "test_support.h"
+
+static dn_test_server g_mc, g_mc2, g_rd;
+
+static int group_setup(void **state) {
+  (void)state;
+  dn_test_server *all[3] = {&g_mc, &g_mc2, &g_rd};
+  int kinds[3] = {DN_TEST_MEMCACHED, DN_TEST_MEMCACHED, DN_TEST_REDIS};
+  for (int i = 0; i < 3; i++)
+    if (dn_test_server_start(all[i], kinds[i], NULL)) {
+      print_error("cannot start a server: %s\n", all[i]->error);
+      return -1;
+    }
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  dn_test_server_stop(&g_mc);
+  dn_test_server_stop(&g_mc2);
+  dn_test_server_stop(&g_rd);
+  return 0;
+}
+
+static int clean_env(void **state) {
+  (void)state;
+  unsetenv("MEMCACHED_ADDR");
+  unsetenv("REDIS_URL");
+  unsetenv("DONUT_STORE");
+  unsetenv("DONUT_NAMESPACE");
+  return 0;
+}
+
+/* Opens from the environment, checks the kind and the description, and
+ * proves the store works with a write and a read. */
+static void open_check(const dn_store_env_options *o, const char *name,
+                       const char *desc_want) {
+  dn_store *st = NULL;
+  dn_error err = {0};
+  char desc[200];
+  int rc = dn_store_from_env(o, &st, desc, sizeof desc, &err);
+  if (rc)
+    fail_msg("dn_store_from_env: %s: %s", dn_strerror(rc), err.text);
+  assert_string_equal(dn_store_name(st), name);
+  assert_string_equal(desc, desc_want);
+  dn_blob *v = NULL, *out = NULL;
+  dn_slice k = dn_slice_from_cstr("env-key");
+  assert_int_equal(dn_blob_new("x", 1, &v), 0);
+  assert_int_equal(dn__store_set(st, k, v, 0, DN_STORE_SET), 0);
+  assert_int_equal(dn__store_get_multi(st, &k, 1, &out, NULL), 0);
+  if (strcmp(name, "null") == 0)
+    assert_null(out);
+  else
+    assert_non_null(out);
+  dn_blob_unref(out);
+  dn_blob_unref(v);
+  dn_store_free(st);
+}
+
+static void test_default_is_memory(void **state) {
+  (void)state;
+  open_check(NULL, "memory", "memory, 64 MiB budget");
+  setenv("MEMCACHED_ADDR", "", 1); /* empty counts as unset */
+  open_check(NULL, "memory", "memory, 64 MiB budget");
+  dn_store_env_options o = {0};
+  o.memory.max_bytes = (size_t)8 << 20;
+  open_check(&o, "memory", "memory, 8 MiB budget");
+}
+
+static void test_null_store(void **state) {
+  (void)state;
+  setenv("DONUT_STORE", "null", 1);
+  setenv("MEMCACHED_ADDR", g_mc.addr, 1);
+  open_check(NULL, "null", "null (caches nothing)");
+}
+
+static void test_memcached_from_env(void **state) {
+  (void)state;
+  char want[200], two[80];
+  setenv("MEMCACHED_ADDR", g_mc.addr, 1);
+  snprintf(want, sizeof want, "memcached, 1 server: %s", g_mc.addr);
+  open_check(NULL, "memcached", want);
+  snprintf(two, sizeof two, "%s, %s", g_mc.addr, g_mc2.addr);
+  setenv("MEMCACHED_ADDR", two, 1);
+  snprintf(want, sizeof want, "memcached, 2 servers, ketama: %s,%s",
+           g_mc.addr, g_mc2.addr);
+  open_check(NULL, "memcached", want);
+  setenv("DONUT_STORE", "memcached", 1);
+  open_check(NULL, "memcached", want);
+}
+
+static void test_redis_from_env_hides_password(void **state) {
+  (void)state;
+  char url[128], want[200];
+  /* The test server has no password; redis accepts AUTH only when one is
+   * set, so check the description with a URL that is never dialled. */
+  dn_store *st = NULL;
+  char desc[200];
+  setenv("REDIS_URL", "redis://:hunter2@cache.internal:6380/4", 1);
+  assert_int_equal(dn_store_from_env(NULL, &st, desc, sizeof desc, NULL), 0);
+  assert_string_equal(desc,
+                      "redis, db 4, with password: cache.internal:6380");
+  assert_null(strstr(desc, "hunter2"));
+  dn_store_free(st);
+  snprintf(url, sizeof url, "%s/2", g_rd.url);
+  setenv("REDIS_URL", url, 1);
+  snprintf(want, sizeof want, "redis, db 2: 127.0.0.1:%d", g_rd.port);
+  open_check(NULL, "redis", want);
+}
+
+static void test_options_beat_environment(void **state) {
+  (void)state;
+  char want[200];
+  setenv("MEMCACHED_ADDR", g_mc.addr, 1);
+  setenv("DONUT_STORE", "memcached", 1);
+  dn_store_env_options o = {0};
+  o.store = "redis";
+  o.redis_url = g_rd.url;
+  snprintf(want, sizeof want, "redis, db 0: 127.0.0.1:%d", g_rd.port);
+  open_check(&o, "redis", want);
+  unsetenv("DONUT_STORE");
+  o.store = NULL;
+  open_check(&o, "redis", want); /* the option's URL beats the env's addr */
+  o.redis_url = NULL;
+  o.store = "memory";
+  open_check(&o, "memory", "memory, 64 MiB budget");
+  /* A namespace from the environment, and from the options. */
+  setenv("DONUT_NAMESPACE", "bad namespace", 1);
+  dn_store *st = NULL;
+  dn_error err = {0};
+  o.store = NULL;
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_ECONFIG);
+  o.shared.key_namespace = "good";
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), 0);
+  dn_store_free(st);
+}
+
+static void test_both_addresses_are_ambiguous(void **state) {
+  (void)state;
+  setenv("MEMCACHED_ADDR", g_mc.addr, 1);
+  setenv("REDIS_URL", g_rd.url, 1);
+  dn_store *st = NULL;
+  dn_error err = {0};
+  char desc[64] = "untouched";
+  assert_int_equal(dn_store_from_env(NULL, &st, desc, sizeof desc, &err),
+                   DN_ECONFIG);
+  assert_null(st);
+  assert_string_equal(desc, "");
+  assert_non_null(strstr(err.text, "DONUT_STORE"));
+  setenv("DONUT_STORE", "redis", 1);
+  assert_int_equal(dn_store_from_env(NULL, &st, NULL, 0, &err), 0);
+  assert_string_equal(dn_store_name(st), "redis");
+  dn_store_free(st);
+  dn_store_env_options o = {0};
+  o.memcached_addr = g_mc.addr;
+  o.redis_url = g_rd.url;
+  unsetenv("DONUT_STORE");
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_ECONFIG);
+}
+
+typedef struct bad_case {
+  const char *var, *value;
+} bad_case;
+
+static void test_malformed_values(void **state) {
+  (void)state;
+  static const bad_case cases[] = {
+      {"MEMCACHED_ADDR", ","},
+      {"MEMCACHED_ADDR", "127.0.0.1:11211,"},
+      {"MEMCACHED_ADDR", "host:"},
+      {"MEMCACHED_ADDR", "host:0"},
+      {"MEMCACHED_ADDR", "host:65536"},
+      {"MEMCACHED_ADDR", "host:12a"},
+      {"MEMCACHED_ADDR", ":11211"},
+      {"MEMCACHED_ADDR", "::1:11211"},
+      {"MEMCACHED_ADDR", "[::1"},
+      {"MEMCACHED_ADDR", "[::1]x"},
+      {"MEMCACHED_ADDR", "a b:1"},
+      {"MEMCACHED_ADDR", "h:1,h:1"},
+      {"MEMCACHED_ADDR", "memcached://h:1"},
+      {"REDIS_URL", "http://h:6379"},
+      {"REDIS_URL", "rediss://h:6379"},
+      {"REDIS_URL", "redis://"},
+      {"REDIS_URL", "redis://h:99999"},
+      {"REDIS_URL", "redis://h/abc"},
+      {"REDIS_URL", "redis://h/1?timeout=1"},
+      {"REDIS_URL", "redis://user@h"},
+      {"REDIS_URL", "redis://:%zz@h"},
+      {"REDIS_URL", "redis://:a%00b@h"},
+      {"REDIS_URL", "redis://h/12345678901"},
+      {"DONUT_STORE", "memcache"},
+      {"DONUT_STORE", "redis"},
+      {"DONUT_STORE", "MEMORY"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    clean_env(NULL);
+    setenv(cases[i].var, cases[i].value, 1);
+    dn_store *st = NULL;
+    dn_error err = {0};
+    int rc = dn_store_from_env(NULL, &st, NULL, 0, &err);
+    if (rc != DN_ECONFIG)
+      fail_msg("%s=%s gave %s", cases[i].var, cases[i].value,
+               dn_err_name(rc));
+    assert_null(st);
+    assert_int_equal(err.code, DN_ECONFIG);
+    assert_non_null(strstr(err.text, strcmp(cases[i].var, "DONUT_STORE")
+                                         ? cases[i].var
+                                         : "DONUT_STORE"));
+  }
+}
+
+static void test_address_forms(void **state) {
+  (void)state;
+  dn__hostport hp[DN__MAX_SERVERS];
+  size_t n = 0;
+  dn_error err = {0};
+  assert_int_equal(dn__parse_servers(" cache-1.internal , [::1]:11311,"
+                                     "/run/memcached.sock,10.0.0.2:1",
+                                     "X", hp, &n, &err),
+                   0);
+  assert_int_equal(n, 4);
+  assert_string_equal(hp[0].host, "cache-1.internal");
+  assert_int_equal(hp[0].port, 11211);
+  assert_string_equal(hp[1].host, "::1");
+  assert_int_equal(hp[1].port, 11311);
+  assert_string_equal(hp[2].host, "/run/memcached.sock");
+  assert_int_equal(hp[2].port, 0);
+  assert_int_equal(hp[3].port, 1);
+  assert_int_equal(dn__parse_servers("h:1,h:2,h:x", "X", hp, &n, &err),
+                   DN_ECONFIG);
+  assert_int_equal(err.position, 10);
+  dn__redis_url u;
+  assert_int_equal(
+      dn__parse_redis_url("REDIS://al%69ce:p%40ss:w@[::1]:7000/15", "X", &u,
+                          &err),
+      0);
+  assert_string_equal(u.user, "alice");
+  assert_string_equal(u.password, "p@ss:w");
+  assert_string_equal(u.hp.host, "::1");
+  assert_int_equal(u.hp.port, 7000);
+  assert_int_equal(u.db, 15);
+  assert_int_equal(dn__parse_redis_url("redis://h/", "X", &u, &err), 0);
+  assert_int_equal(u.db, 0);
+  assert_int_equal(u.hp.port, 6379);
+  assert_false(u.has_password);
+  /* 64 servers are fine, 65 are not. */
+  char many[65 * 16] = "";
+  size_t len = 0;
+  for (int i = 0; i < 65; i++)
+    len += (size_t)snprintf(many + len, sizeof many - len, "%sh%d:1",
+                            i ? "," : "", i);
+  assert_int_equal(dn__parse_servers(many, "X", hp, &n, &err), DN_ECONFIG);
+  *strrchr(many, ',') = '\0';
+  assert_int_equal(dn__parse_servers(many, "X", hp, &n, &err), 0);
+  assert_int_equal(n, 64);
+}
+
+static void test_constructors_reject_bad_input(void **state) {
+  (void)state;
+  dn_store *st = NULL;
+  dn_error err = {0};
+  assert_int_equal(dn_store_memcached_new(NULL, NULL, &st, &err), DN_EINVAL);
+  assert_int_equal(dn_store_redis_new("redis://h", NULL, NULL, &err),
+                   DN_EINVAL);
+  assert_int_equal(dn_store_from_env(NULL, NULL, NULL, 0, &err), DN_EINVAL);
+  assert_int_equal(dn_store_memcached_new("h:1:2", NULL, &st, &err),
+                   DN_ECONFIG);
+  assert_non_null(strstr(err.text, "servers"));
+  dn_store_shared_options o = {0};
+  o.key_namespace = "no:colons";
+  assert_int_equal(dn_store_redis_new("redis://h", &o, &st, &err),
+                   DN_ECONFIG);
+  assert_null(st);
+}
+
+static int from_env_once(void *ud) {
+  const char *url = ud;
+  dn_store *st = NULL;
+  char desc[128];
+  dn_store_env_options o = {0};
+  o.redis_url = url;
+  int rc = dn_store_from_env(&o, &st, desc, sizeof desc, NULL);
+  dn_store_free(st);
+  st = NULL;
+  if (rc)
+    return rc;
+  o.redis_url = NULL;
+  o.memcached_addr = g_mc.addr;
+  rc = dn_store_from_env(&o, &st, desc, sizeof desc, NULL);
+  dn_store_free(st);
+  return rc;
+}
+
+static void test_from_env_out_of_memory(void **state) {
+  (void)state;
+  dn_test_every_alloc_failure(from_env_once, g_rd.url);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, clean_env, clean_env)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_default_is_memory),
+      T(test_null_store),
+      T(test_memcached_from_env),
+      T(test_redis_from_env_hides_password),
+      T(test_options_beat_environment),
+      T(test_both_addresses_are_ambiguous),
+      T(test_malformed_values),
+      T(test_address_forms),
+      T(test_constructors_reject_bad_input),
+      T(test_from_env_out_of_memory),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
