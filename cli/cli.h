@@ -15,6 +15,8 @@
 #define DN_CLI_EXIT_OK 0
 #define DN_CLI_EXIT_FAIL 1  /* the input was invalid or the operation failed */
 #define DN_CLI_EXIT_USAGE 2 /* unknown command or option, missing argument */
+#define DN_CLI_EXIT_UNREACHABLE 3 /* the server could not be reached */
+#define DN_CLI_EXIT_DENIED 4      /* the server rejected the control token */
 
 typedef int (*dn_cli_cmd_fn)(int argc, char **argv);
 
@@ -53,5 +55,10 @@ extern const dn_cli_command dn_cli_cmd_expand;
 extern const dn_cli_command dn_cli_cmd_normalize;
 extern const dn_cli_command dn_cli_cmd_uri_tag;
 extern const dn_cli_command dn_cli_cmd_tags;
+extern const dn_cli_command dn_cli_cmd_serve;
+extern const dn_cli_command dn_cli_cmd_purge;
+extern const dn_cli_command dn_cli_cmd_inspect;
+extern const dn_cli_command dn_cli_cmd_deps;
+extern const dn_cli_command dn_cli_cmd_stats;
 
 #endif

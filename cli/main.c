@@ -11,6 +11,8 @@
 static const dn_cli_command *const commands[] = {
     &dn_cli_cmd_expand, &dn_cli_cmd_normalize, &dn_cli_cmd_uri_tag,
     &dn_cli_cmd_tags,
+    &dn_cli_cmd_serve, &dn_cli_cmd_purge, &dn_cli_cmd_inspect,
+    &dn_cli_cmd_deps, &dn_cli_cmd_stats,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -32,7 +34,9 @@ static void print_help(FILE *out) {
           "  0  success\n"
           "  1  the input was invalid or the operation failed (the reason is\n"
           "     printed on standard error)\n"
-          "  2  usage error: unknown command or option, missing argument\n");
+          "  2  usage error: unknown command or option, missing argument\n"
+          "  3  the server could not be reached (purge, inspect, deps, stats)\n"
+          "  4  the server rejected the control token\n");
 }
 
 int main(int argc, char **argv) {

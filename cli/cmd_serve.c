@@ -1,0 +1,365 @@
+/* cmd_serve.c - `donut serve`: the demo site and the control API over the
+ * store the environment selects, until SIGTERM or SIGINT.
+ *
+ * This file only wires the library together: the store from
+ * dn_store_from_env, an engine, the demo site, a dn_server on a libuv
+ * loop, signal handlers that start a graceful shutdown, the log and the
+ * access log. It prints one line at startup that says which store it
+ * uses and how it reaches it, which CDN profile it applies and where it
+ * listens.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "control.h"
+#include "donut/server.h"
+#include "donut/store_shared.h"
+
+typedef struct serve_opts {
+  const char *listen, *control, *cdn, *access_log, *offload;
+  long max_conns, request_timeout, idle_timeout, max_header, max_body;
+} serve_opts;
+
+typedef struct serve_state {
+  uv_loop_t loop;
+  uv_signal_t sigterm, sigint;
+  dn_server *srv;
+  FILE *access;
+  int signals;
+} serve_state;
+
+static void log_line(void *ud, int level, const char *msg) {
+  (void)ud;
+  static const char *const names[] = {"error", "warning", "info", "debug"};
+  fprintf(stderr, "donut serve: %s: %s\n",
+          names[level >= 0 && level <= 3 ? level : 0], msg);
+}
+
+/* Copies s into out with '"', '\\' and control bytes escaped. */
+static void log_escape(const char *s, char *out, size_t cap) {
+  size_t o = 0;
+  for (; *s && o + 5 < cap; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)ch;
+    } else if (ch < 0x20 || ch == 0x7f) {
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+    } else {
+      out[o++] = (char)ch;
+    }
+  }
+  out[o] = '\0';
+}
+
+/* One line per request, in the combined format plus the cache outcome
+ * and the time taken in seconds. */
+static void access_line(void *ud, const dn_server_access *a) {
+  serve_state *s = ud;
+  char when[64], target[2048], ua[512], ref[512];
+  time_t t = (time_t)(a->time_ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  log_escape(a->target, target, sizeof target);
+  log_escape(a->user_agent, ua, sizeof ua);
+  log_escape(a->referer, ref, sizeof ref);
+  fprintf(s->access,
+          "%s - - [%s] \"%s %s HTTP/1.%d\" %d %llu \"%s\" \"%s\" "
+          "cache=%s %.6f%s\n",
+          a->remote, when, a->method, target, a->http_minor, a->status,
+          (unsigned long long)a->body_bytes, ref, ua, a->cache,
+          (double)a->duration_us / 1e6, a->control ? " control" : "");
+}
+
+static void on_closed(uv_handle_t *h) { (void)h; }
+
+static void on_stopped(void *ud) {
+  serve_state *s = ud;
+  uv_close((uv_handle_t *)&s->sigterm, on_closed);
+  uv_close((uv_handle_t *)&s->sigint, on_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  serve_state *s = h->data;
+  if (s->signals++ == 0) {
+    fprintf(stderr, "donut serve: %s: finishing requests in progress\n",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    dn_server_shutdown(s->srv, on_stopped, s);
+    return;
+  }
+  fprintf(stderr, "donut serve: second signal: closing every connection\n");
+  dn_server_free(s->srv);
+  s->srv = NULL;
+  on_stopped(s);
+}
+
+static int parse_long(const dn_cli_command *cmd, const char *name,
+                      const char *v, long *out) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (*v == '\0' || *end || errno || n <= 0)
+    return dn_cli_usage_error(cmd, "%s expects a positive number", name);
+  *out = n;
+  return 0;
+}
+
+static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
+                      serve_opts *o) {
+  static const char *const names[] = {
+      "--listen",          "--control",         "--cdn",
+      "--access-log",      "--offload",         "--max-connections",
+      "--request-timeout", "--idle-timeout",    "--max-header-bytes",
+      "--max-body-bytes"};
+  const char **strs[] = {&o->listen, &o->control, &o->cdn, &o->access_log,
+                         &o->offload};
+  long *nums[] = {&o->max_conns, &o->request_timeout, &o->idle_timeout,
+                  &o->max_header, &o->max_body};
+  for (int i = 1; i < argc; i++) {
+    int matched = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0] && !matched; k++) {
+      const char *v;
+      int m = dn_cli_option(argc, argv, &i, names[k], &v);
+      if (m < 0)
+        return dn_cli_usage_error(cmd, "%s needs a value", names[k]);
+      if (m == 0)
+        continue;
+      matched = 1;
+      if (k < 5)
+        *strs[k] = v;
+      else if (parse_long(cmd, names[k], v, nums[k - 5]))
+        return DN_CLI_EXIT_USAGE;
+    }
+    if (!matched)
+      return dn_cli_usage_error(cmd, "unknown argument '%s'", argv[i]);
+  }
+  return 0;
+}
+
+static int control_token(const dn_cli_command *cmd, char *token, size_t cap,
+                         char *where, size_t wcap) {
+  const char *t = getenv("DONUT_CONTROL_TOKEN");
+  if (t && *t) {
+    snprintf(token, cap, "%s", t);
+    snprintf(where, wcap, "token from DONUT_CONTROL_TOKEN");
+    return 0;
+  }
+  char path[1024], why[1200];
+  if (dn_cli_token_create(token, cap, path, sizeof path, why, sizeof why))
+    return dn_cli_fail(cmd, "control token: %s", why);
+  snprintf(where, wcap, "token in %s", path);
+  return 0;
+}
+
+typedef struct serve_parts {
+  dn_store *store;
+  dn_engine *engine;
+  dn_demo *demo;
+  char store_desc[256];
+  dn_cdn_profile cdn;
+} serve_parts;
+
+static void parts_free(serve_parts *p) {
+  dn_demo_free(p->demo);
+  dn_engine_free(p->engine);
+  dn_store_free(p->store);
+  p->demo = NULL;
+  p->engine = NULL;
+  p->store = NULL;
+}
+
+static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
+                      serve_parts *p) {
+  const char *cdn = o->cdn ? o->cdn : getenv("DONUT_CDN");
+  if (!cdn || !*cdn)
+    cdn = "none";
+  if (dn_cdn_profile_parse(cdn, strlen(cdn), &p->cdn))
+    return o->cdn ? dn_cli_usage_error(cmd, "unknown CDN profile '%s'", cdn)
+                  : dn_cli_fail(cmd, "DONUT_CDN: unknown CDN profile '%s'",
+                                cdn);
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  int rc = dn_store_from_env(NULL, &p->store, p->store_desc,
+                             sizeof p->store_desc, &err);
+  if (rc)
+    return dn_cli_fail(cmd, "store: %s", err.text[0] ? err.text
+                                                     : dn_strerror(rc));
+  dn_engine_options eo;
+  dn_engine_options_init(&eo);
+  eo.store = p->store;
+  eo.log = log_line;
+  if ((rc = dn_engine_new(&eo, &p->engine)) == 0)
+    rc = dn_demo_new(p->engine, &p->demo);
+  if (rc) {
+    parts_free(p);
+    return dn_cli_fail(cmd, "engine: %s", dn_strerror(rc));
+  }
+  return 0;
+}
+
+static int offload_of(const dn_cli_command *cmd, const char *v,
+                      const dn_store *store, int *out) {
+  if (!v || strcmp(v, "auto") == 0) {
+    /* In-process stores never block; shared stores wait on the network. */
+    const char *n = dn_store_name(store);
+    *out = strcmp(n, "memory") != 0 && strcmp(n, "null") != 0;
+  } else if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+    *out = v[1] == 'n';
+  } else {
+    return dn_cli_usage_error(cmd, "--offload expects auto, on or off");
+  }
+  return 0;
+}
+
+static void server_options(const serve_opts *o, serve_parts *p,
+                           serve_state *s, dn_server_options *so) {
+  dn_server_options_init(so);
+  so->engine = p->engine;
+  so->cdn = p->cdn;
+  if (o->listen)
+    so->listen = o->listen;
+  so->handler = dn_demo_handler;
+  so->handler_ud = p->demo;
+  so->log = log_line;
+  if (s->access) {
+    so->access = access_line;
+    so->access_ud = s;
+  }
+#define NUM(f, v)                                                              \
+  if (v)                                                                       \
+    so->f = v;
+  NUM(max_connections, (unsigned)o->max_conns)
+  NUM(request_timeout_ms, (uint32_t)o->request_timeout)
+  NUM(idle_timeout_ms, (uint32_t)o->idle_timeout)
+  NUM(max_header_bytes, (size_t)o->max_header)
+  NUM(max_body_bytes, (size_t)o->max_body)
+#undef NUM
+}
+
+static void startup_line(serve_state *s, serve_parts *p, const char *where,
+                         int offload) {
+  char site[80] = "", ctl[80] = "";
+  dn_server_address(s->srv, 0, site, sizeof site);
+  int has_ctl = dn_server_address(s->srv, 1, ctl, sizeof ctl) == 0;
+  fprintf(stderr,
+          "donut serve: store %s; cdn %s; listening on http://%s; "
+          "control API %s%s%s%s%s; engine calls %s\n",
+          p->store_desc, dn_cdn_profile_name(p->cdn), site,
+          has_ctl ? "on http://" : "off", has_ctl ? ctl : "",
+          has_ctl ? " (" : "", has_ctl ? where : "", has_ctl ? ")" : "",
+          offload ? "on the thread pool" : "on the loop thread");
+}
+
+static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
+                      serve_parts *p, serve_state *s) {
+  char token[DN_CLI_TOKEN_MAX + 1] = "", where[1200] = "";
+  const char *control = o->control ? o->control : "127.0.0.1:8081";
+  int no_control = strcmp(control, "none") == 0 || strcmp(control, "off") == 0;
+  int offload = 0;
+  if (offload_of(cmd, o->offload, p->store, &offload))
+    return DN_CLI_EXIT_USAGE;
+  if (!no_control &&
+      control_token(cmd, token, sizeof token, where, sizeof where))
+    return DN_CLI_EXIT_FAIL;
+  dn_server_options so;
+  server_options(o, p, s, &so);
+  so.offload = offload;
+  so.control = no_control ? NULL : control;
+  so.control_token = no_control ? NULL : token;
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  int rc = dn_server_new(&s->loop, &so, &s->srv, &err);
+  if (rc)
+    return dn_cli_fail(cmd, "%s", err.text[0] ? err.text : dn_strerror(rc));
+  startup_line(s, p, where, offload);
+  uv_signal_init(&s->loop, &s->sigterm);
+  uv_signal_init(&s->loop, &s->sigint);
+  s->sigterm.data = s->sigint.data = s;
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  dn_server_free(s->srv);
+  uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks of a hard stop */
+  fprintf(stderr, "donut serve: stopped\n");
+  return DN_CLI_EXIT_OK;
+}
+
+static int run_serve(int argc, char **argv) {
+  const dn_cli_command *cmd = &dn_cli_cmd_serve;
+  serve_opts o;
+  memset(&o, 0, sizeof o);
+  int rc = parse_args(cmd, argc, argv, &o);
+  if (rc)
+    return rc;
+  serve_state s;
+  memset(&s, 0, sizeof s);
+  if (o.access_log && !(s.access = fopen(o.access_log, "a")))
+    return dn_cli_fail(cmd, "--access-log %s: %s", o.access_log,
+                       strerror(errno));
+  if (s.access)
+    setvbuf(s.access, NULL, _IOLBF, 0);
+  /* A peer that closes early must not kill the process with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+  serve_parts p;
+  memset(&p, 0, sizeof p);
+  rc = parts_open(cmd, &o, &p);
+  if (rc == 0 && uv_loop_init(&s.loop) != 0)
+    rc = dn_cli_fail(cmd, "cannot create the event loop");
+  else if (rc == 0) {
+    rc = serve_loop(cmd, &o, &p, &s);
+    uv_loop_close(&s.loop);
+  }
+  parts_free(&p);
+  if (s.access)
+    fclose(s.access);
+  return rc;
+}
+
+const dn_cli_command dn_cli_cmd_serve = {
+    "serve", "run the demo site and the control API (HTTP/1.1, libuv)",
+    "usage: donut serve [--listen ADDR] [--control ADDR|none] [--cdn PROFILE]\n"
+    "                   [--access-log FILE] [--offload auto|on|off]\n"
+    "                   [--max-connections N] [--request-timeout MS]\n"
+    "                   [--idle-timeout MS] [--max-header-bytes N]\n"
+    "                   [--max-body-bytes N]\n"
+    "\n"
+    "Serves the demo site (resources app://self + the request path) through\n"
+    "the cache engine, and the control API on a second, loopback listener.\n"
+    "Stops gracefully on SIGTERM or SIGINT: requests in progress finish,\n"
+    "then it exits with status 0.\n"
+    "\n"
+    "Options:\n"
+    "  --listen ADDR        site address, HOST:PORT (default 127.0.0.1:8080;\n"
+    "                       port 0 picks a free port)\n"
+    "  --control ADDR       control API address (default 127.0.0.1:8081);\n"
+    "                       'none' turns it off\n"
+    "  --cdn PROFILE        CDN header profile: none, generic, fastly, akamai,\n"
+    "                       cloudflare, varnish, bunny, rfc9875 (default\n"
+    "                       $DONUT_CDN, else none)\n"
+    "  --access-log FILE    append one line per request to FILE\n"
+    "  --offload MODE       run engine calls on libuv's thread pool: auto\n"
+    "                       (for shared stores), on or off\n"
+    "  --max-connections N  per listener (default 1024); over it: 503\n"
+    "  --request-timeout MS a request must arrive whole within MS (10000)\n"
+    "  --idle-timeout MS    keep-alive connections idle longer close (30000)\n"
+    "  --max-header-bytes N request line and fields (16384); over it: 431\n"
+    "  --max-body-bytes N   request body (1048576); over it: 413\n"
+    "\n"
+    "Environment:\n"
+    "  MEMCACHED_ADDR, REDIS_URL, DONUT_STORE  the store (default: memory)\n"
+    "  DONUT_CDN            the CDN profile when --cdn is not given\n"
+    "  DONUT_CONTROL_TOKEN  the control API's bearer token; when unset a\n"
+    "                       random one is written to\n"
+    "                       $XDG_RUNTIME_DIR/donut/control-token (else\n"
+    "                       ~/.donut/control-token), mode 0600\n"
+    "\n"
+    "Example:\n"
+    "  $ donut serve\n"
+    "  $ curl -i http://127.0.0.1:8080/news?id=1\n",
+    run_serve};

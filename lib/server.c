@@ -1,0 +1,582 @@
+/* server.c - the HTTP/1.1 server on libuv: listeners, connections, input
+ * buffering, timeouts, jobs and writes.
+ *
+ * Each connection reads into one growing input buffer and feeds it to its
+ * request parser, which stops after every request. The request becomes a
+ * job; while the job runs the connection parses nothing more, so pipelined
+ * requests are answered in order. A job runs on the loop thread, or on
+ * libuv's thread pool when the options ask for offload. Responses are
+ * written with the body taken straight from the engine's representation.
+ * A connection that must close (error, Connection: close, shutdown)
+ * half-closes after its last response and drains what the peer still
+ * sends for a moment, so that the peer reads the response instead of a
+ * reset.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "server_internal.h"
+
+#define READ_CHUNK ((size_t)16 << 10)
+#define WRITE_HIGH ((size_t)1 << 20) /* stop answering while more is queued */
+#define LINGER_MS 2000
+
+enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER };
+
+typedef struct wreq {
+  uv_write_t req;
+  dn__conn *c;
+  dn__buf head, body;
+  dn_rep *rep;
+  size_t bytes;
+} wreq;
+
+static void conn_process(dn__conn *c, int from_callback);
+
+uint64_t dn__server_now_ms(const dn_server *srv) {
+  if (srv->o.now_ms)
+    return srv->o.now_ms(srv->o.clock_ud);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void dn__server_log(dn_server *srv, int level, const char *fmt, ...) {
+  if (!srv->o.log)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  srv->o.log(srv->o.log_ud, level, msg);
+}
+
+/* ---- closing ---------------------------------------------------------------
+ */
+static void conn_free(dn__conn *c) {
+  c->srv->alive--;
+  dn__reqparser_free(&c->rp);
+  dn__free(c->in);
+  dn__free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  dn__conn *c = h->data;
+  dn_server *srv = c->srv;
+  if (--c->handles == 0 && !c->busy)
+    conn_free(c);
+  dn__server_check_done(srv);
+}
+
+void dn__conn_close(dn__conn *c) {
+  if (c->closing)
+    return;
+  dn_server *srv = c->srv;
+  c->closing = 1;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  if (c->ls) {
+    c->ls->nconns--;
+    srv->st.connections_open--;
+  }
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void timer_set(dn__conn *c, int kind, uint64_t ms) {
+  c->timer.data = c;
+  uv_timer_start(&c->timer, on_timer, ms, 0);
+  c->timer_kind = kind;
+}
+
+static void timer_stop(dn__conn *c) {
+  uv_timer_stop(&c->timer);
+  c->timer_kind = T_NONE;
+}
+
+/* After the last response: half-close, then read and drop what the peer
+ * still sends until it closes too or LINGER_MS pass. */
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  dn__conn *c = req->data;
+  if (status < 0)
+    dn__conn_close(c);
+}
+
+static void conn_drain(dn__conn *c) {
+  if (c->closing || c->draining)
+    return;
+  c->draining = 1;
+  c->shutdown.data = c;
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    dn__conn_close(c);
+    return;
+  }
+  timer_set(c, T_LINGER, LINGER_MS);
+}
+
+/* ---- writing -------------------------------------------------------------
+ */
+static void wreq_free(wreq *w) {
+  dn__buf_free(&w->head);
+  dn__buf_free(&w->body);
+  if (w->rep)
+    dn_rep_unref(w->rep);
+  dn__free(w);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  dn__conn *c = w->c;
+  c->write_pending -= w->bytes;
+  wreq_free(w);
+  if (c->closing)
+    return;
+  if (status < 0) {
+    dn__conn_close(c);
+    return;
+  }
+  if (c->close_after_write) {
+    if (c->write_pending == 0)
+      conn_drain(c);
+    return;
+  }
+  if (c->write_pending < WRITE_HIGH / 2 && !c->busy)
+    conn_process(c, 1);
+}
+
+/* Queues the job's response; takes its head, body and rep. */
+static int conn_write(dn__conn *c, dn__job *j) {
+  wreq *w = dn__calloc(1, sizeof *w);
+  if (!w)
+    return DN_ENOMEM;
+  w->c = c;
+  w->head = j->head;
+  w->body = j->body;
+  w->rep = j->rep;
+  dn__buf_init(&j->head, 0);
+  dn__buf_init(&j->body, 0);
+  j->rep = NULL;
+  uv_buf_t bufs[2];
+  unsigned n = 0;
+  bufs[n++] = uv_buf_init(w->head.data, (unsigned)w->head.len);
+  if (j->send_body && j->body_len) {
+    const char *p = w->rep ? dn_rep_body(w->rep).ptr : w->body.data;
+    bufs[n++] = uv_buf_init((char *)p, (unsigned)j->body_len);
+  }
+  w->bytes = w->head.len + (n > 1 ? j->body_len : 0);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+    wreq_free(w);
+    return DN_EIO;
+  }
+  c->write_pending += w->bytes;
+  c->srv->st.bytes_out += w->bytes;
+  return 0;
+}
+
+static void write_static(dn__conn *c, const char *text) {
+  dn__job j;
+  memset(&j, 0, sizeof j);
+  dn__buf_init(&j.head, 0);
+  dn__buf_init(&j.body, 0);
+  if (dn__buf_append_cstr(&j.head, text) || conn_write(c, &j)) {
+    dn__buf_free(&j.head);
+    dn__conn_close(c);
+  }
+}
+
+/* ---- jobs ------------------------------------------------------------------
+ */
+static void copy_field(const dn__req *q, const char *name, char *out,
+                       size_t cap) {
+  size_t n = strlen(name);
+  snprintf(out, cap, "-");
+  for (size_t i = 0; q && i < q->nfields; i++) {
+    dn_slice f = q->fields[i].name;
+    if (f.len == n && strncasecmp(f.ptr, name, n) == 0) {
+      int len = (int)(q->fields[i].value.len < cap - 1
+                          ? q->fields[i].value.len
+                          : cap - 1);
+      snprintf(out, cap, "%.*s", len, q->fields[i].value.ptr);
+      return;
+    }
+  }
+}
+
+static void account(dn__conn *c, dn__job *j) {
+  dn_server *srv = c->srv;
+  int s = j->status;
+  uint64_t *cls[] = {&srv->st.responses_2xx, &srv->st.responses_3xx,
+                     &srv->st.responses_4xx, &srv->st.responses_5xx};
+  if (s >= 200 && s < 600)
+    (*cls[s / 100 - 2])++;
+  uint64_t us = (uv_hrtime() - c->req_hr) / 1000;
+  static const uint64_t le[DN__LATENCY_BUCKETS] = {
+      100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+      250000, 500000, 1000000, 2500000};
+  dn__latency *l = &srv->lat[j->cache];
+  size_t b = 0;
+  while (b < DN__LATENCY_BUCKETS && us > le[b])
+    b++;
+  l->bucket[b]++;
+  l->count++;
+  l->sum_us += us;
+  if (j->error[0])
+    dn__server_log(srv, DN_LOG_ERROR, "%s", j->error);
+  if (!srv->o.access)
+    return;
+  static const char *const names[] = {"hit", "miss", "recomposed", "-"};
+  const dn__req *q = j->req;
+  char target[1024], ua[256], ref[256];
+  int tl = q ? (int)(q->target.len < sizeof target ? q->target.len
+                                                   : sizeof target - 1)
+             : 0;
+  snprintf(target, sizeof target, "%.*s", tl, q ? q->target.ptr : "");
+  copy_field(q, "User-Agent", ua, sizeof ua);
+  copy_field(q, "Referer", ref, sizeof ref);
+  dn_server_access a = {c->remote, q && q->method ? q->method : "-",
+                        tl ? target : "-", q ? q->http_minor : 1, s,
+                        j->send_body ? j->body_len : 0, names[j->cache], ua,
+                        ref, c->req_wall_ms, us, c->ls && c->ls->control};
+  srv->o.access(srv->o.access_ud, &a);
+}
+
+static void job_free(dn__job *j) {
+  dn__buf_free(&j->head);
+  dn__buf_free(&j->body);
+  if (j->rep)
+    dn_rep_unref(j->rep);
+  dn__free(j);
+}
+
+/* On the loop thread: counts, logs and writes the job's response. */
+static void job_finish(dn__job *j, int from_callback) {
+  dn__conn *c = j->conn;
+  dn_server *srv = c->srv;
+  c->busy = 0;
+  srv->jobs--;
+  if (c->closing) {
+    if (c->handles == 0)
+      conn_free(c);
+    job_free(j);
+    dn__server_check_done(srv);
+    return;
+  }
+  int keep = !j->close && j->req && j->req->keep_alive &&
+             !srv->shutting_down;
+  const char *conn_field = !keep ? "Connection: close\r\n\r\n"
+                           : j->req->http_minor == 0
+                               ? "Connection: keep-alive\r\n\r\n"
+                               : "\r\n";
+  account(c, j);
+  if (j->head.len == 0 || dn__buf_append_cstr(&j->head, conn_field) ||
+      conn_write(c, j)) {
+    job_free(j);
+    dn__conn_close(c);
+    return;
+  }
+  job_free(j);
+  dn__reqparser_next(&c->rp);
+  if (!keep)
+    c->close_after_write = 1;
+  else if (from_callback)
+    conn_process(c, 1);
+}
+
+static void job_run(dn__job *j) {
+  if (j->control)
+    dn__control_run(j);
+  else
+    dn__site_run(j);
+}
+
+static void work_cb(uv_work_t *w) { job_run((dn__job *)w); }
+
+static void after_work_cb(uv_work_t *w, int status) {
+  (void)status;
+  job_finish((dn__job *)w, 1);
+}
+
+static dn__job *job_new(dn__conn *c) {
+  dn__job *j = dn__calloc(1, sizeof *j);
+  if (!j)
+    return NULL;
+  j->conn = c;
+  j->srv = c->srv;
+  j->control = c->ls && c->ls->control;
+  j->cache = DN__CACHE_NONE;
+  dn__buf_init(&j->head, 0);
+  dn__buf_init(&j->body, 0);
+  return j;
+}
+
+static void mark_request(dn__conn *c) {
+  c->busy = 1;
+  c->srv->jobs++;
+  timer_stop(c);
+  c->req_hr = uv_hrtime();
+  c->req_wall_ms = dn__server_now_ms(c->srv);
+  c->srv->st.requests++;
+}
+
+/* Answers a request that could not be read with `status` and closes. */
+static void conn_fail(dn__conn *c, int status, const char *why) {
+  dn__job *j = job_new(c);
+  if (!j) {
+    dn__conn_close(c);
+    return;
+  }
+  mark_request(c);
+  if (status == 400 || status == 408)
+    c->srv->st.bad_requests += status == 400;
+  j->close = 1;
+  j->req = c->rp.headers_done ? dn__reqparser_req(&c->rp) : NULL;
+  char body[160];
+  snprintf(body, sizeof body, "%d %s: %s\n", status,
+           dn__status_reason(status), why ? why : "");
+  dn__job_simple(j, status, "text/plain; charset=utf-8", body, NULL);
+  job_finish(j, 0);
+  c->close_after_write = 1;
+}
+
+static void dispatch(dn__conn *c) {
+  dn__job *j = job_new(c);
+  if (!j) {
+    conn_fail(c, 503, "out of memory");
+    return;
+  }
+  mark_request(c);
+  j->req = dn__reqparser_req(&c->rp);
+  if (j->control)
+    j->loop_only = dn__control_loop_only(j->req);
+  if (c->srv->o.offload && !j->loop_only &&
+      uv_queue_work(c->srv->loop, &j->work, work_cb, after_work_cb) == 0)
+    return;
+  job_run(j);
+  job_finish(j, 0);
+}
+
+/* ---- reading -----------------------------------------------------------
+ */
+static void input_compact(dn__conn *c) {
+  if (c->in_pos == 0)
+    return;
+  memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+  c->in_len -= c->in_pos;
+  c->in_pos = 0;
+}
+
+static size_t input_limit(const dn_server *srv) {
+  return srv->o.max_header_bytes + srv->o.max_body_bytes + READ_CHUNK * 4;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  dn__conn *c = h->data;
+  if (c->draining)
+    c->in_len = c->in_pos = 0;
+  input_compact(c);
+  if (c->in_cap - c->in_len < READ_CHUNK) {
+    size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK * 2;
+    char *p = dn__realloc(c->in, cap);
+    if (!p) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+    c->in = p;
+    c->in_cap = cap;
+  }
+  *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void read_pause(dn__conn *c) {
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void read_resume(dn__conn *c) {
+  if (c->reading || c->eof || c->closing)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  dn__conn *c = s->data;
+  if (nread == 0 || c->closing)
+    return;
+  if (nread < 0) {
+    read_pause(c);
+    c->eof = 1;
+    if (c->draining || (!c->busy && dn__reqparser_partial(&c->rp)) ||
+        nread != UV_EOF)
+      dn__conn_close(c);
+    else if (!c->busy)
+      conn_process(c, 1);
+    return;
+  }
+  if (c->draining)
+    return;
+  c->in_len += (size_t)nread;
+  if (c->in_len - c->in_pos >= input_limit(c->srv))
+    read_pause(c);
+  if (!c->busy)
+    conn_process(c, 1);
+}
+
+static void arm_timer(dn__conn *c) {
+  dn_server *srv = c->srv;
+  if (dn__reqparser_partial(&c->rp) || c->in_len > c->in_pos) {
+    if (c->timer_kind != T_REQUEST)
+      timer_set(c, T_REQUEST, srv->o.request_timeout_ms);
+  } else {
+    timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
+  }
+}
+
+static void conn_process(dn__conn *c, int from_callback) {
+  (void)from_callback;
+  while (!c->busy && !c->closing && !c->draining && !c->close_after_write) {
+    if (c->write_pending >= WRITE_HIGH)
+      return; /* on_write resumes */
+    size_t used = 0;
+    int r = dn__reqparser_feed(&c->rp, c->in + c->in_pos,
+                               c->in_len - c->in_pos, &used);
+    c->in_pos += used;
+    if (r == DN__PARSE_REQUEST) {
+      dispatch(c);
+    } else if (r == DN__PARSE_CONTINUE) {
+      write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
+    } else if (r == DN__PARSE_ERROR) {
+      conn_fail(c, c->rp.error_status, c->rp.error_text);
+      return;
+    } else {
+      input_compact(c);
+      if (c->eof) {
+        if (c->write_pending == 0)
+          dn__conn_close(c);
+        else
+          c->close_after_write = 1;
+        return;
+      }
+      if (c->srv->shutting_down && !dn__reqparser_partial(&c->rp)) {
+        c->close_after_write = 1;
+        if (c->write_pending == 0)
+          dn__conn_close(c);
+        return;
+      }
+      read_resume(c);
+      arm_timer(c);
+      return;
+    }
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  dn__conn *c = t->data;
+  int kind = c->timer_kind;
+  c->timer_kind = T_NONE;
+  if (c->busy || c->closing)
+    return;
+  if (kind == T_REQUEST && !c->draining && !c->close_after_write) {
+    c->srv->st.timeouts++;
+    read_pause(c);
+    conn_fail(c, 408, "the request took too long to arrive");
+    return;
+  }
+  dn__conn_close(c);
+}
+
+/* ---- accepting -------------------------------------------------------------
+ */
+static void remote_name(dn__conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[64] = "?";
+  int port = 0;
+  snprintf(c->remote, sizeof c->remote, "-");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  }
+  snprintf(c->remote, sizeof c->remote, "%s:%d", ip, port);
+}
+
+void dn__server_on_connection(uv_stream_t *server, int status) {
+  dn__listener *ls = server->data;
+  dn_server *srv = ls->srv;
+  if (status < 0) {
+    dn__server_log(srv, DN_LOG_WARN, "accept on %s: %s", ls->addr,
+                   uv_strerror(status));
+    return;
+  }
+  dn__conn *c = dn__calloc(1, sizeof *c);
+  if (!c) {
+    dn__server_log(srv, DN_LOG_ERROR, "accept on %s: out of memory",
+                   ls->addr);
+    return;
+  }
+  c->srv = srv;
+  srv->alive++;
+  dn__reqparser_init(&c->rp, srv->o.max_header_bytes, srv->o.max_body_bytes);
+  uv_tcp_init(srv->loop, &c->tcp);
+  uv_timer_init(srv->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles = 2;
+  c->next = srv->conns;
+  if (srv->conns)
+    srv->conns->prev = c;
+  srv->conns = c;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    dn__conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  remote_name(c);
+  if (ls->nconns >= srv->o.max_connections || srv->shutting_down) {
+    srv->st.connections_rejected++;
+    c->close_after_write = 1;
+    write_static(c, "HTTP/1.1 503 Service Unavailable\r\n"
+                    "Content-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Length: 21\r\nRetry-After: 1\r\n"
+                    "Connection: close\r\n\r\ntoo many connections\n");
+    read_resume(c);
+    return;
+  }
+  c->ls = ls;
+  ls->nconns++;
+  srv->st.connections_open++;
+  srv->st.connections_total++;
+  read_resume(c);
+  timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
+}
+
+int dn__conn_idle(const dn__conn *c) {
+  return !c->busy && !dn__reqparser_partial(&c->rp);
+}

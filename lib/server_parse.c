@@ -1,0 +1,218 @@
+/* server_parse.c - request parsing over libhttp-parser (see server_parse.h).
+ *
+ * libhttp-parser calls back with pieces of the request line, fields and
+ * body as they arrive, possibly split across reads. The callbacks copy
+ * them into two bounded buffers: `head` (target, names, values; limited to
+ * max_header bytes) and `body` (max_body bytes). Offsets, not pointers,
+ * are kept while parsing because the buffers may move; slices are made
+ * once the request is whole. The parser is paused at the end of every
+ * message so that pipelined requests are handed out one by one.
+ */
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server_parse.h"
+
+static dn__reqparser *rp_of(http_parser *p) { return p->data; }
+
+static int fail(dn__reqparser *rp, int status, const char *text) {
+  if (!rp->error_status) {
+    rp->error_status = status;
+    rp->error_text = text;
+  }
+  return -1;
+}
+
+static int on_message_begin(http_parser *p) {
+  rp_of(p)->started = 1;
+  return 0;
+}
+
+static int head_append(dn__reqparser *rp, const char *at, size_t len,
+                       int status, const char *text) {
+  int rc = dn__buf_append(&rp->head, at, len);
+  if (rc == DN_ETOOBIG)
+    return fail(rp, status, text);
+  if (rc)
+    return fail(rp, 503, "out of memory");
+  return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+  dn__reqparser *rp = rp_of(p);
+  rp->started = 1;
+  if (head_append(rp, at, len, 414, "request-target too long"))
+    return -1;
+  rp->target_len += len;
+  return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  dn__reqparser *rp = rp_of(p);
+  if (rp->in_value || rp->nfields == 0) {
+    if (rp->nfields == DN__REQ_MAX_FIELDS)
+      return fail(rp, 431, "too many header fields");
+    dn__field_off *f = &rp->off[rp->nfields++];
+    memset(f, 0, sizeof *f);
+    f->name = rp->head.len;
+    f->value = rp->head.len;
+    rp->in_value = 0;
+  }
+  if (head_append(rp, at, len, 431, "header fields too large"))
+    return -1;
+  rp->off[rp->nfields - 1].name_len += len;
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  dn__reqparser *rp = rp_of(p);
+  if (rp->nfields == 0)
+    return fail(rp, 400, "header value without a name");
+  dn__field_off *f = &rp->off[rp->nfields - 1];
+  if (!rp->in_value) {
+    f->value = rp->head.len;
+    rp->in_value = 1;
+  }
+  if (head_append(rp, at, len, 431, "header fields too large"))
+    return -1;
+  f->value_len += len;
+  return 0;
+}
+
+/* Makes the request's slices from the offsets (the buffers are final). */
+static void make_slices(dn__reqparser *rp) {
+  dn__req *q = &rp->req;
+  const char *h = rp->head.data ? rp->head.data : "";
+  q->target = (dn_slice){h, rp->target_len};
+  for (size_t i = 0; i < rp->nfields; i++) {
+    q->fields[i].name = (dn_slice){h + rp->off[i].name, rp->off[i].name_len};
+    q->fields[i].value =
+        (dn_slice){h + rp->off[i].value, rp->off[i].value_len};
+  }
+  q->nfields = rp->nfields;
+  q->body = (dn_slice){rp->body.data ? rp->body.data : "", rp->body.len};
+}
+
+static int is_continue(dn_slice v) {
+  return v.len == 12 && strncasecmp(v.ptr, "100-continue", 12) == 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  dn__reqparser *rp = rp_of(p);
+  dn__req *q = &rp->req;
+  rp->headers_done = 1;
+  if (p->method == HTTP_CONNECT)
+    return fail(rp, 501, "CONNECT is not supported");
+  q->method = http_method_str((enum http_method)p->method);
+  q->http_major = p->http_major;
+  q->http_minor = p->http_minor;
+  /* RFC 9112 §6.3: a Content-Length over the limit is refused before the
+   * body is read. */
+  if (p->content_length != ULLONG_MAX && p->content_length > rp->max_body)
+    return fail(rp, 413, "request body too large");
+  make_slices(rp);
+  q->expect_continue = 0;
+  for (size_t i = 0; i < q->nfields; i++)
+    if (q->fields[i].name.len == 6 &&
+        strncasecmp(q->fields[i].name.ptr, "Expect", 6) == 0 &&
+        is_continue(q->fields[i].value))
+      q->expect_continue = 1;
+  /* RFC 9110 §10.1.1: 100-continue only matters for HTTP/1.1. */
+  if (q->expect_continue && p->http_minor >= 1)
+    http_parser_pause(p, 1);
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  dn__reqparser *rp = rp_of(p);
+  int rc = dn__buf_append(&rp->body, at, len);
+  if (rc == DN_ETOOBIG)
+    return fail(rp, 413, "request body too large");
+  return rc ? fail(rp, 503, "out of memory") : 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  dn__reqparser *rp = rp_of(p);
+  rp->complete = 1;
+  rp->req.keep_alive = http_should_keep_alive(p);
+  make_slices(rp);
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void dn__reqparser_init(dn__reqparser *rp, size_t max_header,
+                        size_t max_body) {
+  memset(rp, 0, sizeof *rp);
+  rp->max_header = max_header;
+  rp->max_body = max_body;
+  http_parser_init(&rp->p, HTTP_REQUEST);
+  rp->p.data = rp;
+  dn__buf_init(&rp->head, max_header);
+  dn__buf_init(&rp->body, max_body);
+}
+
+void dn__reqparser_free(dn__reqparser *rp) {
+  dn__buf_free(&rp->head);
+  dn__buf_free(&rp->body);
+}
+
+static int map_error(dn__reqparser *rp) {
+  enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
+  if (rp->error_status)
+    return DN__PARSE_ERROR;
+  if (e == HPE_HEADER_OVERFLOW)
+    fail(rp, 431, "header fields too large");
+  else
+    fail(rp, 400, http_errno_description(e));
+  return DN__PARSE_ERROR;
+}
+
+int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,
+                       size_t *used) {
+  *used = 0;
+  if (rp->error_status)
+    return DN__PARSE_ERROR;
+  if (len == 0)
+    return DN__PARSE_MORE;
+  size_t n = http_parser_execute(&rp->p, &settings, data, len);
+  *used = n;
+  if (HTTP_PARSER_ERRNO(&rp->p) == HPE_PAUSED) {
+    http_parser_pause(&rp->p, 0);
+    return rp->complete ? DN__PARSE_REQUEST : DN__PARSE_CONTINUE;
+  }
+  if (HTTP_PARSER_ERRNO(&rp->p) != HPE_OK)
+    return map_error(rp);
+  if (n != len) /* stopped without an error: an upgrade */
+    return fail(rp, 400, "protocol upgrade is not supported"),
+           DN__PARSE_ERROR;
+  return DN__PARSE_MORE;
+}
+
+const dn__req *dn__reqparser_req(dn__reqparser *rp) { return &rp->req; }
+
+void dn__reqparser_next(dn__reqparser *rp) {
+  dn__buf_truncate(&rp->head, 0);
+  dn__buf_truncate(&rp->body, 0);
+  rp->nfields = 0;
+  rp->target_len = 0;
+  rp->in_value = 0;
+  rp->started = 0;
+  rp->headers_done = 0;
+  rp->complete = 0;
+  memset(&rp->req, 0, sizeof rp->req);
+}
+
+int dn__reqparser_partial(const dn__reqparser *rp) {
+  return rp->started && !rp->complete;
+}
