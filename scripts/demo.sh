@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --build
 cmake -S . -B build -DDONUT_BUILD_TESTS=OFF -DDONUT_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-exec build/examples/example_uri_tour "$@"
+exec build/examples/example_news "$@"

@@ -266,6 +266,58 @@ static void test_reader_racing_the_tag_write_sees_the_purge(void **state) {
   dn_rep_unref(a);
 }
 
+/* A thread that keeps serving a page from its per-thread view cache sees a
+ * purge made by another thread on its very next get. */
+typedef struct hot_reader {
+  site *s;
+  sem_t go, done;
+  int stop;
+  char body[64];
+} hot_reader;
+
+static void *hot_reader_main(void *arg) {
+  hot_reader *h = arg;
+  for (;;) {
+    sem_wait(&h->go);
+    if (h->stop)
+      return NULL;
+    dn_rep *r = NULL;
+    if (dn_engine_get(h->s->e, "app://self/a", 12, NULL, 0, &r, NULL, NULL) ==
+        0) {
+      snprintf(h->body, sizeof h->body, "%.*s", (int)dn_rep_body(r).len,
+               dn_rep_body(r).ptr);
+      dn_rep_unref(r);
+    }
+    sem_post(&h->done);
+  }
+}
+
+static void test_hot_cache_sees_purges_from_other_threads(void **state) {
+  site *s = *state;
+  hot_reader h = {.s = s};
+  sem_init(&h.go, 0, 0);
+  sem_init(&h.done, 0, 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, hot_reader_main, &h), 0);
+  for (int i = 0; i < 20; i++) {
+    char data[16], want[32];
+    snprintf(data, sizeof data, "t%d", i);
+    set_data(s, data);
+    assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
+    snprintf(want, sizeof want, "A[B[%s]]", data);
+    for (int k = 0; k < 3; k++) { /* the first get fills, the rest hit */
+      sem_post(&h.go);
+      sem_wait(&h.done);
+      assert_string_equal(h.body, want);
+    }
+  }
+  h.stop = 1;
+  sem_post(&h.go);
+  pthread_join(t, NULL);
+  sem_destroy(&h.go);
+  sem_destroy(&h.done);
+}
+
 /* ---- 7. single flight ---------------------------------------------------- */
 #define NTHREADS 8
 
@@ -612,6 +664,7 @@ int main(void) {
       SITE_TEST(test_render_racing_a_purge_is_not_served_as_fresh),
       SITE_TEST(test_purge_is_seen_by_the_next_get),
       SITE_TEST(test_reader_racing_the_tag_write_sees_the_purge),
+      SITE_TEST(test_hot_cache_sees_purges_from_other_threads),
       SITE_TEST(test_concurrent_misses_render_once),
       SITE_TEST(test_render_error_reaches_every_waiter),
       SITE_TEST(test_cycle_is_an_error_and_caches_nothing),
