@@ -300,9 +300,10 @@ DN_EXTERN int dn_cdn_tag_validate(const char *tag, size_t len, dn_error *err);
  * "dh-<16 hex>". When they do not fit, the field carries the bucket keys
  * "dk<L>-<hex>" of the finest level L that fits; dn_cdn_purge_keys always
  * reaches such a page. Appends nothing when n is 0 or the profile has no
- * tag field. Returns 0, DN_ETAG (a tag fails dn_cdn_tag_validate; err
- * gives its index in `line` and the byte in `position`), DN_EINVAL or
- * DN_ENOMEM; `out` is unchanged on failure. */
+ * tag field. Returns 0, DN_ETAG (a tag fails dn_cdn_tag_validate; err's
+ * text starts "tag <index>:" and `position` is the bad byte in that tag),
+ * DN_EINVAL (unknown profile) or DN_ENOMEM; `out` is unchanged on
+ * failure. Thread-safe; `out` must not be used by another thread. */
 DN_EXTERN int dn_cdn_tag_fields(dn_cdn_profile p, const dn_slice *tags,
                                 size_t n, dn_http_headers *out, dn_error *err);
 
