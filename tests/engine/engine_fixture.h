@@ -29,6 +29,7 @@ typedef struct site {
   dn_engine *e;
   dn_store *inner;  /* the real store */
   dn_store *counted; /* the counting wrapper the engine uses */
+  dn_store_ops counted_ops; /* counting_ops with the inner store's flags */
   int owns_inner;
   uint64_t now;
   pthread_mutex_t mu;
@@ -379,7 +380,9 @@ static site *site_new(dn_store *store) {
     if (dn_test_store_new(&s->inner))
       goto fail;
   }
-  if (dn_store_new(&counting_ops, s, &s->counted))
+  s->counted_ops = counting_ops;
+  s->counted_ops.flags = s->inner->ops->flags;
+  if (dn_store_new(&s->counted_ops, s, &s->counted))
     goto fail;
   dn_engine_options o;
   dn_engine_options_init(&o);
