@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "cdn.h"
+#include "donut/uri.h"
 #include "error.h"
 #include "http_headers.h"
 #include "http_util.h"
@@ -29,7 +30,6 @@
 const unsigned dn__cdn_buckets[DN__CDN_LEVELS] = {16384, 4096, 1024,
                                                   512,   128,  32};
 
-#define TAG_MAX 1024      /* as dn_tag_validate (DN_TAG_MAX) */
 #define HASHED_LEN 19     /* "dh-" + 16 hex digits */
 #define BUCKET_KEY_MAX 16 /* "dk<L>-<hex>" */
 
@@ -106,18 +106,10 @@ int dn_cdn_limits_get(dn_cdn_profile p, dn_cdn_limits *out) {
 }
 
 int dn_cdn_tag_validate(const char *tag, size_t len, dn_error *err) {
-  if (!tag || len == 0)
+  /* One rule for every tag, owned by the uri layer. */
+  if (!tag)
     return dn__error_set(err, DN_ETAG, 0, "empty tag");
-  if (len > TAG_MAX)
-    return dn__error_set(err, DN_ETAG, TAG_MAX, "tag longer than %d bytes",
-                         TAG_MAX);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)tag[i];
-    if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == '=' || c == '\\')
-      return dn__error_set(err, DN_ETAG, i,
-                           "byte 0x%02x is not allowed in a tag", c);
-  }
-  return 0;
+  return dn_tag_validate(tag, len, err);
 }
 
 int dn__cdn_validate_tags(const dn_slice *tags, size_t n, dn_error *err) {

@@ -288,9 +288,10 @@ typedef struct dn_cdn_limits {
  * for an unknown profile. */
 DN_EXTERN int dn_cdn_limits_get(dn_cdn_profile p, dn_cdn_limits *out);
 
-/* Checks that `tag` may be used as a surrogate key: 1 to 1024 bytes of
- * printable ASCII (0x21-0x7E) other than '"', ',', '=' and '\\' (the rule
- * of dn_tag_validate). Returns 0 or DN_ETAG with the position in err. */
+/* Checks that `tag` may be used as a surrogate key; the same rule as
+ * dn_tag_validate (donut/uri.h): 1 to DN_TAG_MAX (1024) bytes of printable
+ * ASCII (0x21-0x7E) other than '"', ',', '=' and '\\'. Returns 0 or DN_ETAG
+ * with the position in err. */
 DN_EXTERN int dn_cdn_tag_validate(const char *tag, size_t len, dn_error *err);
 
 /* Appends to `out` the profile's tag field for the closure `tags` (n
