@@ -252,7 +252,10 @@ static void respond_rep(dn__job *j, dn_rep *rep, dn_source src) {
   cache_status(j, rep, src, cs, sizeof cs);
   j->status = res.status;
   j->send_body = res.send_body;
-  j->body_len = dn_rep_body(rep).len;
+  /* HEAD announces the length a GET would get (RFC 9110 §9.3.2); a 412
+   * has no body at all. */
+  int head = strcmp(q->method, "HEAD") == 0;
+  j->body_len = res.send_body || head ? dn_rep_body(rep).len : 0;
   j->rep = rep;
   if (dn__job_head(j, res.headers, cs, NULL))
     snprintf(j->error, sizeof j->error, "out of memory building a response");
