@@ -487,10 +487,14 @@ static void test_holes_and_dependents(void **state) {
   assert_int_equal(h.count, 1);
   assert_string_equal(h.items[0], "app://self/c");
   dn_strings_free(&h);
+  /* A store without a set type (memcached) cannot answer, and says so. */
+  int indexed = s->inner->ops->index_members != NULL;
   assert_int_equal(dn_engine_dependents(s->e, "app://self/c", 12, &h, NULL),
-                   0);
-  assert_int_equal(h.count, 1);
-  assert_string_equal(h.items[0], "app://self/b");
+                   indexed ? 0 : DN_ENOTSUP);
+  if (indexed) {
+    assert_int_equal(h.count, 1);
+    assert_string_equal(h.items[0], "app://self/b");
+  }
   dn_strings_free(&h);
   char *json = NULL;
   assert_int_equal(dn_engine_inspect_json(s->e, "app://self/b", 12, &json,
@@ -498,7 +502,8 @@ static void test_holes_and_dependents(void **state) {
                    0);
   assert_non_null(strstr(json, "\"cached\":true"));
   assert_non_null(strstr(json, "\"holes\":[{\"uri\":\"app://self/c\""));
-  assert_non_null(strstr(json, "\"dependents\":[\"app://self/a\"]"));
+  assert_non_null(strstr(json, indexed ? "\"dependents\":[\"app://self/a\"]"
+                                       : "\"dependents\":null"));
   dn_free(json);
 }
 

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "servers.h"
 #include "test_support.h"
 
 static long fail_at, calls, live;
@@ -108,11 +111,47 @@ void dn_test_every_alloc_failure(int (*fn)(void *), void *ud) {
   fail_msg("too many allocations");
 }
 
+/* One real server per test process, started on first use and stopped at
+ * exit; every store gets its own key namespace, so tests never see each
+ * other's keys. */
+static dn_test_server shared_server;
+static int shared_server_kind;
+static unsigned store_counter;
+
+static void stop_shared_server(void) { dn_test_server_stop(&shared_server); }
+
+static int start_shared_server(int kind) {
+  if (shared_server_kind == kind)
+    return 0;
+  if (dn_test_server_start(&shared_server, kind, NULL) != 0) {
+    fprintf(stderr, "cannot start the test server: %s\n", shared_server.error);
+    return DN_ESTORE;
+  }
+  shared_server_kind = kind;
+  atexit(stop_shared_server);
+  return 0;
+}
+
 int dn_test_store_new(dn_store **out) {
   const char *kind = getenv("DONUT_TEST_STORE");
   if (!kind || !*kind || strcmp(kind, "memory") == 0)
     return dn_store_memory_new(NULL, out);
   if (strcmp(kind, "null") == 0)
     return dn_store_null_new(out);
-  return DN_ECONFIG;
+  int memcached = strcmp(kind, "memcached") == 0;
+  if (!memcached && strcmp(kind, "redis") != 0)
+    return DN_ECONFIG;
+  int rc = start_shared_server(memcached ? DN_TEST_MEMCACHED : DN_TEST_REDIS);
+  if (rc)
+    return rc;
+  char ns[48];
+  snprintf(ns, sizeof ns, "t%ld-%u", (long)getpid(), ++store_counter);
+  dn_store_shared_options o = {0};
+  o.key_namespace = ns;
+  dn_error err;
+  rc = memcached ? dn_store_memcached_new(shared_server.addr, &o, out, &err)
+                 : dn_store_redis_new(shared_server.url, &o, out, &err);
+  if (rc && rc != DN_ENOMEM)
+    fprintf(stderr, "cannot create the %s store: %s\n", kind, err.text);
+  return rc;
 }

@@ -36,7 +36,9 @@ char *dn_test_read_data(const char *name, size_t *len_out);
 void dn_test_every_alloc_failure(int (*fn)(void *), void *ud);
 
 /* Creates the store the engine tests run against: DONUT_TEST_STORE names
- * it ("memory", the default, or "null"). */
+ * it: "memory" (the default), "null", or "memcached" / "redis", for which
+ * a real server is started on a free loopback port on first use (and
+ * stopped at exit) and each store gets its own key namespace. */
 int dn_test_store_new(dn_store **out);
 
 #endif
