@@ -511,7 +511,7 @@ static void on_timer(uv_timer_t *t) {
 static void remote_name(dn__conn *c) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  char ip[64] = "?";
+  char ip[48] = "?";
   int port = 0;
   snprintf(c->remote, sizeof c->remote, "-");
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)

@@ -80,7 +80,7 @@ struct dn__conn {
   size_t write_pending;
   uint64_t req_hr;      /* uv_hrtime() when the request was whole */
   uint64_t req_wall_ms; /* wall clock at the same time */
-  char remote[64];
+  char remote[80];
 };
 
 typedef struct dn__latency {
