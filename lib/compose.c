@@ -24,6 +24,7 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
+#include "hints.h"
 #include "hot.h"
 #include "uri.h"
 
@@ -38,13 +39,25 @@ typedef struct frame {
   const struct frame *parent;
 } frame;
 
+/* A value fetched ahead of need by one multi-get (see prefetch). */
+typedef struct prefetched {
+  char *key;
+  size_t len;
+  dn_blob *val; /* NULL: the store had nothing */
+  uint64_t seq; /* the invalidation sequence read with it */
+} prefetched;
+
 typedef struct getctx {
   dn_engine *e;
   const dn_request *req;
   unsigned flags;
   unsigned renders;
   dn_error *err;
+  dn__vec pre; /* prefetched, taken by the first read of each key */
 } getctx;
+
+#define GETCTX(e, req, flags, err)                                             \
+  {(e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}}
 
 typedef struct key {
   dn__buf b;
@@ -98,6 +111,149 @@ static void store_failed(dn_engine *e, int rc, const char *what) {
   dn__engine_log(e, DN_LOG_WARN, "store %s failed: %s", what, dn_strerror(rc));
 }
 
+/* ---- prefetching ----------------------------------------------------------
+ * With a shared store every read is a network round trip. A get therefore
+ * fetches what it is about to need in one multi-get (a view with the tag
+ * versions it is expected to carry, or all the holes of a shell) and keeps
+ * the values in its context; the first read of each key takes it from
+ * there instead of asking the store. A value is used once: a later read of
+ * the same key goes to the store again, so a get never reuses a value that
+ * it has itself replaced since.
+ */
+static int pre_take(getctx *c, dn_slice k, dn_blob **out, uint64_t *seq) {
+  for (size_t i = 0; i < c->pre.len; i++) {
+    prefetched *p = &DN__VEC_AT(&c->pre, prefetched, i);
+    if (p->len != k.len || memcmp(p->key, k.ptr, k.len) != 0)
+      continue;
+    *out = p->val;
+    if (seq)
+      *seq = p->seq;
+    dn__free(p->key);
+    *p = DN__VEC_AT(&c->pre, prefetched, c->pre.len - 1);
+    c->pre.len--;
+    return 1;
+  }
+  return 0;
+}
+
+static int pre_has(const getctx *c, dn_slice k) {
+  for (size_t i = 0; i < c->pre.len; i++) {
+    const prefetched *p = &DN__VEC_AT(&c->pre, prefetched, i);
+    if (p->len == k.len && memcmp(p->key, k.ptr, k.len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void pre_clear(getctx *c) {
+  for (size_t i = 0; i < c->pre.len; i++) {
+    prefetched *p = &DN__VEC_AT(&c->pre, prefetched, i);
+    dn__free(p->key);
+    dn_blob_unref(p->val);
+  }
+  dn__vec_free(&c->pre);
+}
+
+/* Fetches keys in one round trip into the context. Failures are ignored:
+ * each read then asks the store itself. */
+static void prefetch(getctx *c, const dn_slice *keys, size_t n) {
+  dn_blob **vals = n ? dn__calloc(n, sizeof *vals) : NULL;
+  uint64_t seq = 0;
+  if (!vals || dn__vec_reserve(&c->pre, c->pre.len + n) ||
+      dn__store_get_multi(c->e->store, keys, n, vals, &seq)) {
+    dn__free(vals);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    dn_blob *old;
+    if (pre_take(c, keys[i], &old, NULL))
+      dn_blob_unref(old);
+    char *k = dn__strndup(keys[i].ptr, keys[i].len);
+    if (!k) {
+      dn_blob_unref(vals[i]);
+      continue;
+    }
+    prefetched *p = dn__vec_push(&c->pre); /* room reserved above */
+    *p = (prefetched){k, keys[i].len, vals[i], seq};
+  }
+  dn__free(vals);
+}
+
+/* Appends key and, when this process remembers the tags of the record at
+ * key, their tag keys, to a key list being built for one prefetch. */
+static int add_with_hinted_tags(dn_engine *e, dn__buf *kb, dn__vec *offs,
+                                dn_slice key) {
+  size_t *o = dn__vec_push(offs);
+  if (!o || dn__buf_append(kb, key.ptr, key.len))
+    return DN_ENOMEM;
+  *o = kb->len - key.len;
+  dn__buf tags;
+  dn__buf_init(&tags, 0);
+  size_t n = dn__hints_get(e->hints, key, &tags);
+  const char *t = tags.data;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    size_t tl = strlen(t);
+    size_t *to = dn__vec_push(offs);
+    if (!to)
+      rc = DN_ENOMEM;
+    else {
+      *to = kb->len;
+      rc = dn__engine_key(e, kb, 't', t, tl);
+    }
+    t += tl + 1;
+  }
+  dn__buf_free(&tags);
+  return rc;
+}
+
+/* Prefetches the given record keys together with their hinted tag keys
+ * (shared stores only: an in-process store answers at memory speed). */
+static void prefetch_records(getctx *c, const dn_slice *recs, size_t n) {
+  if (c->e->hot || n == 0)
+    return;
+  dn__buf kb;
+  dn__vec offs;
+  dn__buf_init(&kb, 0);
+  dn__vec_init(&offs, sizeof(size_t));
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (!pre_has(c, recs[i]))
+      rc = add_with_hinted_tags(c->e, &kb, &offs, recs[i]);
+  dn_slice *keys = rc || !offs.len ? NULL
+                                   : dn__malloc(offs.len * sizeof *keys);
+  for (size_t i = 0; keys && i < offs.len; i++) {
+    size_t a = DN__VEC_AT(&offs, size_t, i);
+    size_t b = i + 1 < offs.len ? DN__VEC_AT(&offs, size_t, i + 1) : kb.len;
+    keys[i] = (dn_slice){kb.data + a, b - a};
+  }
+  if (keys)
+    prefetch(c, keys, offs.len);
+  dn__free(keys);
+  dn__vec_free(&offs);
+  dn__buf_free(&kb);
+}
+
+/* Remembers the tags a record carried, unless the hint already says so. */
+static void remember_tags(dn_engine *e, dn_slice key, const dn__tagver *tags,
+                          size_t n) {
+  if (e->hot)
+    return;
+  dn__buf have;
+  dn__buf_init(&have, 0);
+  size_t hn = dn__hints_get(e->hints, key, &have);
+  int same = hn == n;
+  const char *t = have.data;
+  for (size_t i = 0; same && i < n; i++) {
+    size_t tl = strlen(t);
+    same = tl == tags[i].tag.len && memcmp(t, tags[i].tag.ptr, tl) == 0;
+    t += tl + 1;
+  }
+  dn__buf_free(&have);
+  if (!same)
+    dn__hints_put(e->hints, key, tags, n);
+}
+
 /* ---- tag versions ---------------------------------------------------------
  */
 
@@ -127,32 +283,52 @@ static int tag_keys(dn_engine *e, const dn__tagver *tags, size_t n,
 }
 
 /* 1 when every tag still has the recorded version; 0 when one changed or
- * is gone, or the store cannot say (a miss is always safe). */
-static int tags_current(dn_engine *e, const dn__tagver *tags, size_t n) {
+ * is gone, or the store cannot say (a miss is always safe). Prefetched
+ * versions are used first; the rest are read in one round trip. */
+static int tags_current(getctx *c, const dn__tagver *tags, size_t n) {
   if (n == 0)
     return 1;
+  dn_engine *e = c->e;
   dn__buf kb;
   dn_slice *keys;
   if (tag_keys(e, tags, n, &kb, &keys))
     return 0;
   dn_blob **vals = dn__calloc(n, sizeof *vals);
+  dn_slice *rest = dn__malloc(n * sizeof *rest);
+  size_t *where = dn__malloc(n * sizeof *where);
   int current = 0;
-  if (!vals)
+  if (!vals || !rest || !where)
     goto out;
-  int rc = dn__store_get_multi(e->store, keys, n, vals, NULL);
+  size_t nrest = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!pre_take(c, keys[i], &vals[i], NULL)) {
+      where[nrest] = i;
+      rest[nrest++] = keys[i];
+    }
+  dn_blob **got = nrest ? dn__calloc(nrest, sizeof *got) : NULL;
+  int rc = nrest && !got ? DN_ENOMEM : 0;
+  if (rc == 0 && nrest)
+    rc = dn__store_get_multi(e->store, rest, nrest, got, NULL);
+  for (size_t j = 0; rc == 0 && j < nrest; j++)
+    vals[where[j]] = got[j];
+  dn__free(got);
   if (rc) {
     store_failed(e, rc, "read of tag versions");
     goto out;
   }
   current = 1;
   for (size_t i = 0; i < n; i++) {
-    uint64_t v, s;
-    if (!vals[i] || dn__tagrec_decode(vals[i], &v, &s) || v != tags[i].version)
+    uint64_t v, sq;
+    if (!vals[i] || dn__tagrec_decode(vals[i], &v, &sq) ||
+        v != tags[i].version)
       current = 0;
-    dn_blob_unref(vals[i]);
   }
 out:
+  for (size_t i = 0; vals && i < n; i++)
+    dn_blob_unref(vals[i]);
   dn__free(vals);
+  dn__free(rest);
+  dn__free(where);
   dn__free(keys);
   dn__buf_free(&kb);
   return current;
@@ -233,7 +409,9 @@ static int read_record(getctx *c, key *k, int is_view, dn_blob **out,
                        uint64_t *seq) {
   dn_slice ks = key_slice(k);
   dn_blob *b = NULL;
-  int rc = dn__store_get_multi(c->e->store, &ks, 1, &b, seq);
+  int rc = pre_take(c, ks, &b, seq)
+               ? 0
+               : dn__store_get_multi(c->e->store, &ks, 1, &b, seq);
   if (rc) {
     store_failed(c->e, rc, "read");
     return 0;
@@ -279,16 +457,20 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
   key k;
   int rc = key_make(c->e, &k, 's', uri, len);
   dn_blob *b = NULL;
-  if (rc == 0)
+  if (rc == 0) {
+    dn_slice ks = key_slice(&k);
+    prefetch_records(c, &ks, 1);
     rc = read_record(c, &k, 0, &b, NULL);
-  dn__buf_free(&k.b);
-  if (rc || !b)
-    return rc;
+  }
   const dn__shell *s;
-  if (dn__shell_decode(b, &s) || expired(c->e, s->expires_ms) ||
-      !tags_current(c->e, s->tags, s->ntags)) {
+  int fresh = rc == 0 && b && dn__shell_decode(b, &s) == 0;
+  if (fresh)
+    remember_tags(c->e, key_slice(&k), s->tags, s->ntags);
+  dn__buf_free(&k.b);
+  if (!fresh || expired(c->e, s->expires_ms) ||
+      !tags_current(c, s->tags, s->ntags)) {
     dn_blob_unref(b);
-    return 0;
+    return rc;
   }
   *out = b;
   return 0;
@@ -299,6 +481,7 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
  * serves. */
 static void store_record(getctx *c, char kind, const char *uri, size_t len,
                          dn_blob *rec, const dn_slice *vary, size_t nvary,
+                         const dn__tagver *tags, size_t ntags,
                          uint64_t ttl_ms) {
   key k;
   int rc = key_make(c->e, &k, kind, uri, len);
@@ -324,6 +507,8 @@ static void store_record(getctx *c, char kind, const char *uri, size_t len,
     rc = dn__store_set(c->e->store, key_slice(&k), rec, ttl_ms, DN_STORE_SET);
   if (rc)
     store_failed(c->e, rc, "write");
+  else if (!nvary)
+    remember_tags(c->e, key_slice(&k), tags, ntags);
   dn__buf_free(&k.b);
 }
 
@@ -402,8 +587,8 @@ static int finish_render(getctx *c, dn_render *r, uint64_t g0, int cacheable,
   rc = dn__shell_encode(&s, out);
   if (rc || (s.flags & DN__REC_UNCACHEABLE))
     goto out;
-  store_record(c, 's', r->uri, r->uri_len, *out, s.vary, s.nvary,
-               store_ttl_ms(e, s.expires_ms));
+  store_record(c, 's', r->uri, r->uri_len, *out, s.vary, s.nvary, s.tags,
+               s.ntags, store_ttl_ms(e, s.expires_ms));
   for (size_t i = 0; i < s.nholes; i++) {
     key k;
     if (key_make(e, &k, 'r', s.holes[i].uri.ptr, s.holes[i].uri.len) == 0)
@@ -749,6 +934,36 @@ static int gather(getctx *c, composition *cp, const dn__shell *sh,
   return rc;
 }
 
+/* Fetches the views of all cacheable holes (with their hinted tag
+ * versions) in one round trip. */
+static int prefetch_holes(getctx *c, const dn__shell *sh) {
+  if (c->e->hot || sh->nholes == 0)
+    return 0;
+  dn__buf kb;
+  dn__buf_init(&kb, 0);
+  size_t *offs = dn__malloc((sh->nholes + 1) * sizeof *offs);
+  dn_slice *keys = dn__malloc(sh->nholes * sizeof *keys);
+  size_t n = 0;
+  int rc = offs && keys ? 0 : DN_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
+    if (sh->holes[i].flags != DN_EMBED_CACHEABLE)
+      continue;
+    offs[n++] = kb.len;
+    rc = dn__engine_key(c->e, &kb, 'v', sh->holes[i].uri.ptr,
+                        sh->holes[i].uri.len);
+  }
+  if (rc == 0) {
+    offs[n] = kb.len;
+    for (size_t i = 0; i < n; i++)
+      keys[i] = (dn_slice){kb.data + offs[i], offs[i + 1] - offs[i]};
+    prefetch_records(c, keys, n);
+  }
+  dn__free(offs);
+  dn__free(keys);
+  dn__buf_free(&kb);
+  return rc;
+}
+
 /* Composes uri from its shell and holes into a new representation. */
 static int compose(getctx *c, const frame *me, const dn__shell *sh,
                    uint64_t g0, const dn_rep *old, int uncached,
@@ -757,7 +972,7 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
   dn_rep **holes = dn__calloc(sh->nholes ? sh->nholes : 1, sizeof *holes);
   if (!holes)
     return DN_ENOMEM;
-  int rc = 0;
+  int rc = prefetch_holes(c, sh);
   for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
     dn_source src;
     rc = get_view(c, me, sh->holes[i].uri.ptr, sh->holes[i].uri.len,
@@ -813,8 +1028,8 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
   if (rc)
     goto out;
   if (!cp.nostore)
-    store_record(c, 'v', me->uri, me->len, blob, v->vary, v->nvary,
-                 store_ttl_ms(e, v->expires_ms));
+    store_record(c, 'v', me->uri, me->len, blob, v->vary, v->nvary, v->tags,
+                 v->ntags, store_ttl_ms(e, v->expires_ms));
   rc = dn__view_decode(blob, out);
   if (rc)
     dn_blob_unref(blob);
@@ -837,13 +1052,16 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
   key k;
   dn_blob *b = NULL;
   *seq = 0;
-  if (key_make(e, &k, 'v', uri, len) == 0)
+  if (key_make(e, &k, 'v', uri, len) == 0) {
+    dn_slice ks = key_slice(&k);
+    prefetch_records(c, &ks, 1);
     read_record(c, &k, 1, &b, seq);
+  }
+  dn_rep *v = NULL;
+  if (b && dn__view_decode(b, &v) == 0)
+    remember_tags(e, key_slice(&k), v->tags, v->ntags);
   dn__buf_free(&k.b);
-  if (!b)
-    return 0;
-  dn_rep *v;
-  if (dn__view_decode(b, &v)) {
+  if (!v) {
     dn_blob_unref(b);
     return 0;
   }
@@ -851,7 +1069,7 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
                                           memory_order_acquire);
   int fresh = !expired(e, v->expires_ms) &&
               (v->valid_seq == *seq || checked == *seq ||
-               tags_current(e, v->tags, v->ntags));
+               tags_current(c, v->tags, v->ntags));
   if (fresh) {
     atomic_store_explicit(&v->checked_seq, *seq, memory_order_release);
     *out = v;
@@ -955,9 +1173,10 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
     dn__buf_free(&nb);
     return rc;
   }
-  getctx c = {e, req, flags, 0, err};
+  getctx c = GETCTX(e, req, flags, err);
   dn_source src = DN_SOURCE_HIT;
   rc = get_view(&c, NULL, nb.data, nb.len, 0, out, &src);
+  pre_clear(&c);
   dn__buf_free(&nb);
   if (rc == 0 && e->hot)
     dn__hot_put(e->id, uri, len, *out);
@@ -1019,7 +1238,7 @@ int dn_engine_put_commit(dn_render *r, dn_error *err) {
                        dn_strerror(rc));
     goto out;
   }
-  getctx c = {e, NULL, 0, 0, err};
+  getctx c = GETCTX(e, NULL, 0, err);
   dn_blob *shell = NULL;
   int stored = 0;
   rc = finish_render(&c, r, g0, 1, &shell, &stored);
@@ -1043,7 +1262,7 @@ out:
  */
 int dn__engine_read(dn_engine *e, const char *uri, size_t len, int is_view,
                     dn_blob **out, int *valid) {
-  getctx c = {e, NULL, 0, 0, NULL};
+  getctx c = GETCTX(e, NULL, 0, NULL);
   key k;
   uint64_t seq = 0;
   *out = NULL;
@@ -1058,12 +1277,13 @@ int dn__engine_read(dn_engine *e, const char *uri, size_t len, int is_view,
     dn_rep *v;
     if (dn__view_decode(*out, &v) == 0)
       *valid = !expired(e, v->expires_ms) &&
-               (v->valid_seq == seq || tags_current(e, v->tags, v->ntags));
+               (v->valid_seq == seq || tags_current(&c, v->tags, v->ntags));
   } else {
     const dn__shell *s;
     if (dn__shell_decode(*out, &s) == 0)
       *valid = !expired(e, s->expires_ms) &&
-               tags_current(e, s->tags, s->ntags);
+               tags_current(&c, s->tags, s->ntags);
   }
+  pre_clear(&c);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
+#include "hints.h"
 #include "hot.h"
 #include "uri.h"
 
@@ -71,6 +72,13 @@ int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
   e->log_ud = opts->log_ud;
   e->id = dn__hot_engine_id();
   e->hot = (e->store->ops->flags & DN_STORE_F_LOCAL) != 0;
+  if (!e->hot && (rc = dn__hints_new(&e->hints)) != 0) {
+    if (e->owns_store)
+      dn_store_free(e->store);
+    dn__free(e->prefix);
+    dn__free(e);
+    return rc;
+  }
   dn__vec_init(&e->renderers, sizeof(dn__renderer *));
   dn__vec_init(&e->listeners, sizeof(dn__listener));
   pthread_mutex_init(&e->flight_mu, NULL);
@@ -90,6 +98,7 @@ void dn_engine_free(dn_engine *e) {
   if (!e)
     return;
   dn__hot_forget(e->id);
+  dn__hints_free(e->hints);
   for (size_t i = 0; i < e->renderers.len; i++)
     renderer_free(DN__VEC_AT(&e->renderers, dn__renderer *, i));
   dn__vec_free(&e->renderers);

@@ -48,6 +48,7 @@ struct dn_engine {
   dn_store *store;
   uint64_t id;  /* identity in per-thread caches (hot.c) */
   int hot;      /* the store is local: use the per-thread view cache */
+  struct dn__hints *hints; /* tags of records seen (shared stores only) */
   int owns_store;
   char *prefix;
   size_t prefix_len;

@@ -22,7 +22,7 @@
 enum {
   R_A, R_B, R_C, R_DIAMOND, R_E, R_F, R_G, R_TWICE, R_PARENT, R_HOME,
   R_NEWS, R_GREETING, R_SLOW, R_FLIGHT, R_CYCLE, R_DEEP, R_EXPIRING, R_BAD,
-  R_FAILS, R_INTL, R_HELLO, R_WRAPPER, R_STORED, R_COUNT
+  R_FAILS, R_INTL, R_HELLO, R_WRAPPER, R_STORED, R_WIDE, R_ITEM, R_COUNT
 };
 
 typedef struct site {
@@ -322,6 +322,26 @@ static int r_stored(dn_render *r, void *ud) {
   return dn_render_write_str(r, "initial");
 }
 
+/* app://self/wide?n=N embeds N items; item 0 carries the tag "item-0". */
+static int r_wide(dn_render *r, void *ud) {
+  COUNT(r, R_WIDE);
+  const char *n = dn_render_param(r, "n");
+  int count = n ? (int)strtol(n, NULL, 10) : 0;
+  for (int i = 0; i < count; i++) {
+    char uri[64];
+    snprintf(uri, sizeof uri, "app://self/item?i=%d", i);
+    dn_render_embed(r, uri, DN_EMBED_CACHEABLE);
+  }
+  return dn_render_write_str(r, ".");
+}
+static int r_item(dn_render *r, void *ud) {
+  COUNT(r, R_ITEM);
+  char tag[32];
+  snprintf(tag, sizeof tag, "item-%s", dn_render_param(r, "i"));
+  dn_render_add_tag(r, tag);
+  return dn_render_write_str(r, "i");
+}
+
 static uint64_t site_clock(void *ud) { return ((site *)ud)->now; }
 
 static void site_heard(void *ud, const dn_slice *tags, size_t n) {
@@ -348,6 +368,7 @@ static const struct {
     {"app://self/fails", r_fails},   {"app://self/intl", r_intl},
     {"app://self/hello", r_hello},   {"app://self/wrapper", r_wrapper},
     {"app://self/stored", r_stored},
+    {"app://self/wide{?n}", r_wide},   {"app://self/item{?i}", r_item},
 };
 
 static void site_free(site *s) {

@@ -478,6 +478,52 @@ static void test_invalidation_cost_does_not_grow_with_dependents(void **state) {
   assert_int_equal(s->store_ops, 3);
 }
 
+/* ---- round trips (shared stores) ------------------------------------------ */
+static uint64_t round_trips(site *s) {
+  dn_store_stats st;
+  dn_store_stats_get(s->inner, &st);
+  return st.round_trips;
+}
+
+/* Round trips to recompose a page of `n` items after item 0 changed. */
+static uint64_t recompose_round_trips(site *s, int n, uint64_t *hit_trips) {
+  char uri[48];
+  snprintf(uri, sizeof uri, "app://self/wide?n=%d", n);
+  dn_rep_unref(get_ok(s, uri));
+  uint64_t before = round_trips(s);
+  dn_get_info info;
+  dn_rep_unref(get_info(s, uri, &info));
+  assert_int_equal(info.source, DN_SOURCE_HIT);
+  *hit_trips = round_trips(s) - before;
+  dn_slice tag = dn_slice_from_cstr("item-0");
+  assert_int_equal(dn_engine_invalidate_tags(s->e, &tag, 1, NULL), 0);
+  before = round_trips(s);
+  reset_renders(s);
+  dn_rep_unref(get_info(s, uri, &info));
+  assert_int_equal(info.source, DN_SOURCE_RECOMPOSED);
+  assert_int_equal(s->renders[R_ITEM], 1);
+  return round_trips(s) - before;
+}
+
+static void test_round_trips_do_not_grow_with_holes(void **state) {
+  site *s = *state;
+  if (s->inner->ops->flags & DN_STORE_F_LOCAL)
+    skip(); /* an in-process store makes no round trips */
+  uint64_t hit5, hit40;
+  uint64_t five = recompose_round_trips(s, 5, &hit5);
+  uint64_t forty = recompose_round_trips(s, 40, &hit40);
+  print_message("round trips: hit %llu; recompose after one hole changed: "
+                "%llu with 5 holes, %llu with 40\n",
+                (unsigned long long)hit5, (unsigned long long)five,
+                (unsigned long long)forty);
+  /* A hit is one multi-get: the view with the sequence. */
+  assert_int_equal(hit5, 1);
+  assert_int_equal(hit40, 1);
+  /* The holes of a shell come in one multi-get, so eight times the holes
+   * cost no more round trips. */
+  assert_int_equal(five, forty);
+}
+
 /* ---- 11. introspection ----------------------------------------------------- */
 static void test_holes_and_dependents(void **state) {
   site *s = *state;
@@ -678,6 +724,7 @@ int main(void) {
       SITE_TEST(test_absolute_expiry),
       SITE_TEST(test_losing_any_piece_is_a_miss_never_stale),
       SITE_TEST(test_invalidation_cost_does_not_grow_with_dependents),
+      SITE_TEST(test_round_trips_do_not_grow_with_holes),
       SITE_TEST(test_holes_and_dependents),
       cmocka_unit_test(test_store_without_index_says_so),
       SITE_TEST(test_bad_input_gets_clear_errors),
