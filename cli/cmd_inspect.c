@@ -41,8 +41,7 @@ static int describe(source *s, const char *arg, json_t **out) {
   if (s->direct) {
     dn_error err;
     memset(&err, 0, sizeof err);
-    int rc = dn_engine_inspect_json(s->d.engine, uri, strlen(uri), &text,
-                                    &err);
+    int rc = dn_engine_inspect_json(s->d.engine, uri, strlen(uri), &text, &err);
     if (rc)
       return dn_cli_fail(s->cmd, "'%s': %s", uri, err.text);
     *out = json_loads(text, 0, NULL);
@@ -94,8 +93,7 @@ static void print_list(const char *label, json_t *a, const char *key) {
 static void print_inspect(json_t *o) {
   json_t *v;
   printf("%s\n", json_string_value(json_object_get(o, "uri")));
-  printf("  uri tag    %s\n",
-         json_string_value(json_object_get(o, "uri_tag")));
+  printf("  uri tag    %s\n", json_string_value(json_object_get(o, "uri_tag")));
   printf("  cached     %s\n",
          json_is_true(json_object_get(o, "cached")) ? "yes" : "no");
   if ((v = json_object_get(o, "etag")) && json_is_string(v))
@@ -208,13 +206,16 @@ static int walk_node(walk *w, const char *uri, json_t *cacheable, long depth,
   size_t i;
   json_t *k;
   if (depth >= w->max_depth && json_array_size(kids)) {
-    json_object_set_new(n, "more", json_integer((json_int_t)json_array_size(kids)));
+    json_object_set_new(n, "more",
+                        json_integer((json_int_t)json_array_size(kids)));
     json_array_clear(arr);
   } else {
     json_array_foreach(kids, i, k) {
       json_t *child = NULL;
-      const char *cu = json_string_value(w->reverse ? k : json_object_get(k, "uri"));
-      rc = cu ? walk_node(w, cu, w->reverse ? NULL : json_object_get(k, "cacheable"),
+      const char *cu =
+          json_string_value(w->reverse ? k : json_object_get(k, "uri"));
+      rc = cu ? walk_node(w, cu,
+                          w->reverse ? NULL : json_object_get(k, "cacheable"),
                           depth + 1, &child)
               : 0;
       if (child)
@@ -239,11 +240,16 @@ static void print_node(json_t *n, const char *prefix, int last, int root) {
                : "");
   if (json_is_true(json_object_get(n, "repeated")))
     snprintf(notes, sizeof notes, "shown above");
-  printf("%s%s%s  (%s)\n", prefix, root ? "" : last ? "└── " : "├── ",
+  printf("%s%s%s  (%s)\n", prefix,
+         root   ? ""
+         : last ? "└── "
+                : "├── ",
          json_string_value(json_object_get(n, "uri")), notes);
   char next[512];
   snprintf(next, sizeof next, "%s%s", prefix,
-           root ? "" : last ? "    " : "│   ");
+           root   ? ""
+           : last ? "    "
+                  : "│   ");
   json_t *kids = json_object_get(n, "children");
   size_t i, count = json_array_size(kids);
   json_t *k;

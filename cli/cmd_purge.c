@@ -73,8 +73,8 @@ static int direct_apply(const dn_cli_command *cmd, const purge_plan *plan,
   dn_slice tags[PLAN_MAX];
   for (size_t i = 0; i < plan->ntags; i++)
     tags[i] = dn_slice_from_cstr(plan->tags[i]);
-  int rc = plan->ntags ? dn_engine_invalidate_tags(e, tags, plan->ntags, &err)
-                       : 0;
+  int rc =
+      plan->ntags ? dn_engine_invalidate_tags(e, tags, plan->ntags, &err) : 0;
   if (rc)
     return dn_cli_fail(cmd, "invalidating tags: %s", err.text);
   for (size_t i = 0; i < plan->ntags; i++)
@@ -118,8 +118,8 @@ static int plan_check(const dn_cli_command *cmd, const purge_plan *plan) {
       return dn_cli_fail(cmd, "--tag '%s': %s", plan->tags[i], err.text);
   for (size_t i = 0; i < plan->nuris; i++) {
     char *norm = NULL;
-    int rc = dn_uri_normalize(plan->uris[i], strlen(plan->uris[i]), &norm,
-                              NULL, &err);
+    int rc = dn_uri_normalize(plan->uris[i], strlen(plan->uris[i]), &norm, NULL,
+                              &err);
     dn_free(norm);
     if (rc)
       return dn_cli_fail(cmd, "--uri '%s': at byte %zu: %s", plan->uris[i],

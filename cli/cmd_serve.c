@@ -113,9 +113,9 @@ static int parse_long(const dn_cli_command *cmd, const char *name,
 static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
                       serve_opts *o) {
   static const char *const names[] = {
-      "--listen",          "--control",         "--cdn",
-      "--access-log",      "--offload",         "--max-connections",
-      "--request-timeout", "--idle-timeout",    "--max-header-bytes",
+      "--listen",          "--control",      "--cdn",
+      "--access-log",      "--offload",      "--max-connections",
+      "--request-timeout", "--idle-timeout", "--max-header-bytes",
       "--max-body-bytes"};
   const char **strs[] = {&o->listen, &o->control, &o->cdn, &o->access_log,
                          &o->offload};
@@ -180,16 +180,16 @@ static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
   if (!cdn || !*cdn)
     cdn = "none";
   if (dn_cdn_profile_parse(cdn, strlen(cdn), &p->cdn))
-    return o->cdn ? dn_cli_usage_error(cmd, "unknown CDN profile '%s'", cdn)
-                  : dn_cli_fail(cmd, "DONUT_CDN: unknown CDN profile '%s'",
-                                cdn);
+    return o->cdn
+               ? dn_cli_usage_error(cmd, "unknown CDN profile '%s'", cdn)
+               : dn_cli_fail(cmd, "DONUT_CDN: unknown CDN profile '%s'", cdn);
   dn_error err;
   memset(&err, 0, sizeof err);
   int rc = dn_store_from_env(NULL, &p->store, p->store_desc,
                              sizeof p->store_desc, &err);
   if (rc)
-    return dn_cli_fail(cmd, "store: %s", err.text[0] ? err.text
-                                                     : dn_strerror(rc));
+    return dn_cli_fail(cmd, "store: %s",
+                       err.text[0] ? err.text : dn_strerror(rc));
   dn_engine_options eo;
   dn_engine_options_init(&eo);
   eo.store = p->store;
@@ -217,8 +217,8 @@ static int offload_of(const dn_cli_command *cmd, const char *v,
   return 0;
 }
 
-static void server_options(const serve_opts *o, serve_parts *p,
-                           serve_state *s, dn_server_options *so) {
+static void server_options(const serve_opts *o, serve_parts *p, serve_state *s,
+                           dn_server_options *so) {
   dn_server_options_init(so);
   so->engine = p->engine;
   so->cdn = p->cdn;
@@ -339,7 +339,8 @@ const dn_cli_command dn_cli_cmd_serve = {
     "                       port 0 picks a free port)\n"
     "  --control ADDR       control API address (default 127.0.0.1:8081);\n"
     "                       'none' turns it off\n"
-    "  --cdn PROFILE        CDN header profile: none, generic, fastly, akamai,\n"
+    "  --cdn PROFILE        CDN header profile: none, generic, fastly, "
+    "akamai,\n"
     "                       cloudflare, varnish, bunny, rfc9875 (default\n"
     "                       $DONUT_CDN, else none)\n"
     "  --access-log FILE    append one line per request to FILE\n"

@@ -9,7 +9,8 @@
 #include "control.h"
 
 static long long num(json_t *o, const char *a, const char *b) {
-  return (long long)json_integer_value(json_object_get(json_object_get(o, a), b));
+  return (long long)json_integer_value(
+      json_object_get(json_object_get(o, a), b));
 }
 
 static void print_stats(json_t *o) {
@@ -41,8 +42,8 @@ static void print_stats(json_t *o) {
          "%lld rejected; %lld timeouts, %lld bad requests\n",
          num(o, "server", "requests"), num(o, "server", "connections_open"),
          num(o, "server", "connections_total"),
-         num(o, "server", "connections_rejected"),
-         num(o, "server", "timeouts"), num(o, "server", "bad_requests"));
+         num(o, "server", "connections_rejected"), num(o, "server", "timeouts"),
+         num(o, "server", "bad_requests"));
 }
 
 /* Direct mode: only the store has counters worth showing. */
@@ -55,12 +56,11 @@ static int store_stats(const dn_cli_command *cmd, json_t **out) {
   json_t *s = json_pack("{s:s}", "name", d.desc);
   if (dn_store_stats_get(d.store, &st) == 0)
     json_object_update_new(
-        s, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "items",
-                     (json_int_t)st.items, "bytes", (json_int_t)st.bytes,
-                     "hits", (json_int_t)st.hits, "misses",
-                     (json_int_t)st.misses, "evictions",
-                     (json_int_t)st.evictions, "errors",
-                     (json_int_t)st.errors));
+        s,
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "items", (json_int_t)st.items,
+                  "bytes", (json_int_t)st.bytes, "hits", (json_int_t)st.hits,
+                  "misses", (json_int_t)st.misses, "evictions",
+                  (json_int_t)st.evictions, "errors", (json_int_t)st.errors));
   *out = json_pack("{s:o}", "store", s);
   dn_cli_direct_close(&d);
   return DN_CLI_EXIT_OK;
@@ -69,8 +69,8 @@ static int store_stats(const dn_cli_command *cmd, json_t **out) {
 static int server_stats(const dn_cli_command *cmd, const char *server,
                         json_t **out) {
   dn_cli_reply r;
-  int rc = dn_cli_control_call(cmd, dn_cli_server_url(server), "GET",
-                               "/stats", NULL, &r);
+  int rc = dn_cli_control_call(cmd, dn_cli_server_url(server), "GET", "/stats",
+                               NULL, &r);
   if (rc)
     return rc;
   if (r.status != 200)
@@ -110,9 +110,8 @@ static int run_stats(int argc, char **argv) {
     if (json_object_get(o, "engine"))
       print_stats(o);
     else
-      printf("store      %s\n",
-             json_string_value(json_object_get(json_object_get(o, "store"),
-                                               "name")));
+      printf("store      %s\n", json_string_value(json_object_get(
+                                    json_object_get(o, "store"), "name")));
   }
   json_decref(o);
   return DN_CLI_EXIT_OK;

@@ -44,8 +44,9 @@ int dn_cli_token_load(char *out, size_t cap, char *why, size_t why_cap) {
   }
   char path[1024];
   if (dn_cli_token_path(path, sizeof path)) {
-    snprintf(why, why_cap, "DONUT_CONTROL_TOKEN is not set and neither is "
-                           "XDG_RUNTIME_DIR or HOME");
+    snprintf(why, why_cap,
+             "DONUT_CONTROL_TOKEN is not set and neither is "
+             "XDG_RUNTIME_DIR or HOME");
     return -1;
   }
   FILE *f = fopen(path, "r");
@@ -91,8 +92,9 @@ int dn_cli_token_create(char *out, size_t cap, char *path, size_t path_cap,
   for (size_t i = 0; i < sizeof raw; i++)
     snprintf(out + 2 * i, 3, "%02x", raw[i]);
   if (dn_cli_token_path(path, path_cap) || make_dirs(path)) {
-    snprintf(why, why_cap, "cannot create the directory of the token file "
-                           "(set XDG_RUNTIME_DIR or HOME)");
+    snprintf(why, why_cap,
+             "cannot create the directory of the token file "
+             "(set XDG_RUNTIME_DIR or HOME)");
     return -1;
   }
   /* Replace any old file: a new one is created 0600 from the start. */
@@ -225,8 +227,8 @@ int dn_cli_direct_open(const dn_cli_command *cmd, dn_cli_direct *d) {
   memset(&err, 0, sizeof err);
   int rc = dn_store_from_env(NULL, &d->store, d->desc, sizeof d->desc, &err);
   if (rc)
-    return dn_cli_fail(cmd, "store: %s", err.text[0] ? err.text
-                                                     : dn_strerror(rc));
+    return dn_cli_fail(cmd, "store: %s",
+                       err.text[0] ? err.text : dn_strerror(rc));
   dn_engine_options o;
   dn_engine_options_init(&o);
   o.store = d->store;

@@ -227,8 +227,7 @@ static int r_greeting(dn_render *r, void *ud) {
   dn_slice name = {"guest", 5};
   dn_render_set_uncacheable(r);
   dn_render_set_header(r, "Content-Type", HTML_TYPE);
-  if (dn_render_cookie(r, "name", &name) != 0 || name.len == 0 ||
-      name.len > 64)
+  if (dn_render_cookie(r, "name", &name) != 0 || name.len == 0 || name.len > 64)
     name = (dn_slice){"guest", 5};
   dn_render_write_str(r, "<p class=\"greeting\">Welcome to ");
   write_escaped(r, name.ptr, name.len);
@@ -256,10 +255,12 @@ int dn_demo_new(dn_engine *engine, dn_demo **out) {
   if (!d)
     return DN_ENOMEM;
   d->e = engine;
-  static const char *const cities[][2] = {
-      {"tokyo", "Sunny, 21 \xc2\xb0""C"},
-      {"paris", "Cloudy, 14 \xc2\xb0""C"},
-      {"london", "Rain, 11 \xc2\xb0""C"}};
+  static const char *const cities[][2] = {{"tokyo", "Sunny, 21 \xc2\xb0"
+                                                    "C"},
+                                          {"paris", "Cloudy, 14 \xc2\xb0"
+                                                    "C"},
+                                          {"london", "Rain, 11 \xc2\xb0"
+                                                     "C"}};
   for (size_t i = 0; i < 3; i++) {
     snprintf(d->cities[i].name, sizeof d->cities[i].name, "%s", cities[i][0]);
     snprintf(d->cities[i].text, TEXT_MAX, "%s", cities[i][1]);
@@ -294,8 +295,8 @@ void dn_demo_free(dn_demo *d) {
 }
 
 static int reply_text(dn_server_reply *reply, int status, const char *text) {
-  int rc = dn_server_reply_set(reply, status, "text/plain; charset=utf-8",
-                               text, strlen(text));
+  int rc = dn_server_reply_set(reply, status, "text/plain; charset=utf-8", text,
+                               strlen(text));
   return rc ? rc : 1;
 }
 

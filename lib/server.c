@@ -209,9 +209,8 @@ static void copy_field(const dn__req *q, const char *name, char *out,
   for (size_t i = 0; q && i < q->nfields; i++) {
     dn_slice f = q->fields[i].name;
     if (f.len == n && strncasecmp(f.ptr, name, n) == 0) {
-      int len = (int)(q->fields[i].value.len < cap - 1
-                          ? q->fields[i].value.len
-                          : cap - 1);
+      int len = (int)(q->fields[i].value.len < cap - 1 ? q->fields[i].value.len
+                                                       : cap - 1);
       snprintf(out, cap, "%.*s", len, q->fields[i].value.ptr);
       return;
     }
@@ -227,8 +226,8 @@ static void account(dn__conn *c, dn__job *j) {
     (*cls[s / 100 - 2])++;
   uint64_t us = (uv_hrtime() - c->req_hr) / 1000;
   static const uint64_t le[DN__LATENCY_BUCKETS] = {
-      100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-      250000, 500000, 1000000, 2500000};
+      100,   250,   500,    1000,   2500,   5000,    10000,
+      25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
   dn__latency *l = &srv->lat[j->cache];
   size_t b = 0;
   while (b < DN__LATENCY_BUCKETS && us > le[b])
@@ -249,10 +248,18 @@ static void account(dn__conn *c, dn__job *j) {
   snprintf(target, sizeof target, "%.*s", tl, q ? q->target.ptr : "");
   copy_field(q, "User-Agent", ua, sizeof ua);
   copy_field(q, "Referer", ref, sizeof ref);
-  dn_server_access a = {c->remote, q && q->method ? q->method : "-",
-                        tl ? target : "-", q ? q->http_minor : 1, s,
-                        j->send_body ? j->body_len : 0, names[j->cache], ua,
-                        ref, c->req_wall_ms, us, c->ls && c->ls->control};
+  dn_server_access a = {c->remote,
+                        q && q->method ? q->method : "-",
+                        tl ? target : "-",
+                        q ? q->http_minor : 1,
+                        s,
+                        j->send_body ? j->body_len : 0,
+                        names[j->cache],
+                        ua,
+                        ref,
+                        c->req_wall_ms,
+                        us,
+                        c->ls && c->ls->control};
   srv->o.access(srv->o.access_ud, &a);
 }
 
@@ -277,8 +284,7 @@ static void job_finish(dn__job *j, int from_callback) {
     dn__server_check_done(srv);
     return;
   }
-  int keep = !j->close && j->req && j->req->keep_alive &&
-             !srv->shutting_down;
+  int keep = !j->close && j->req && j->req->keep_alive && !srv->shutting_down;
   const char *conn_field = !keep ? "Connection: close\r\n\r\n"
                            : j->req->http_minor == 0
                                ? "Connection: keep-alive\r\n\r\n"
@@ -347,8 +353,8 @@ static void conn_fail(dn__conn *c, int status, const char *why) {
   j->close = 1;
   j->req = c->rp.headers_done ? dn__reqparser_req(&c->rp) : NULL;
   char body[160];
-  snprintf(body, sizeof body, "%d %s: %s\n", status,
-           dn__status_reason(status), why ? why : "");
+  snprintf(body, sizeof body, "%d %s: %s\n", status, dn__status_reason(status),
+           why ? why : "");
   dn__job_simple(j, status, "text/plain; charset=utf-8", body, NULL);
   job_finish(j, 0);
   c->close_after_write = 1;
@@ -459,8 +465,8 @@ static void conn_process(dn__conn *c, int from_callback) {
     if (c->write_pending >= WRITE_HIGH)
       return; /* on_write resumes */
     size_t used = 0;
-    int r = dn__reqparser_feed(&c->rp, c->in + c->in_pos,
-                               c->in_len - c->in_pos, &used);
+    int r = dn__reqparser_feed(&c->rp, c->in + c->in_pos, c->in_len - c->in_pos,
+                               &used);
     c->in_pos += used;
     if (r == DN__PARSE_REQUEST) {
       dispatch(c);
@@ -538,8 +544,7 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   }
   dn__conn *c = dn__calloc(1, sizeof *c);
   if (!c) {
-    dn__server_log(srv, DN_LOG_ERROR, "accept on %s: out of memory",
-                   ls->addr);
+    dn__server_log(srv, DN_LOG_ERROR, "accept on %s: out of memory", ls->addr);
     return;
   }
   c->srv = srv;

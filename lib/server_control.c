@@ -102,8 +102,7 @@ static int authorized(const dn__job *j) {
 }
 
 /* Answers with the JSON text of o (the reference is taken). */
-static void reply_json(dn__job *j, int status, json_t *o,
-                       const char *extra) {
+static void reply_json(dn__job *j, int status, json_t *o, const char *extra) {
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(o);
   dn__buf_truncate(&j->body, 0);
@@ -303,17 +302,16 @@ static void do_stats(dn__job *j) {
   json_t *o = json_pack(
       "{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o,s:o,"
       "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
-      "engine", "gets", I(es.gets), "hits", I(es.hits), "misses",
-      I(es.misses), "recomposes", I(es.recomposes), "renders", I(es.renders),
-      "purges", I(es.purges), "invalidations", I(es.invalidations),
-      "store_errors", I(es.store_errors), "raced_renders",
-      I(es.raced_renders), "coalesced_waits", I(es.coalesced_waits),
-      "renderers", r, "store", sj, "server", "connections_open",
-      I(ss->connections_open), "connections_total", I(ss->connections_total),
-      "connections_rejected", I(ss->connections_rejected), "requests",
-      I(ss->requests), "timeouts", I(ss->timeouts), "bad_requests",
-      I(ss->bad_requests), "responses_5xx", I(ss->responses_5xx),
-      "bytes_out", I(ss->bytes_out));
+      "engine", "gets", I(es.gets), "hits", I(es.hits), "misses", I(es.misses),
+      "recomposes", I(es.recomposes), "renders", I(es.renders), "purges",
+      I(es.purges), "invalidations", I(es.invalidations), "store_errors",
+      I(es.store_errors), "raced_renders", I(es.raced_renders),
+      "coalesced_waits", I(es.coalesced_waits), "renderers", r, "store", sj,
+      "server", "connections_open", I(ss->connections_open),
+      "connections_total", I(ss->connections_total), "connections_rejected",
+      I(ss->connections_rejected), "requests", I(ss->requests), "timeouts",
+      I(ss->timeouts), "bad_requests", I(ss->bad_requests), "responses_5xx",
+      I(ss->responses_5xx), "bytes_out", I(ss->bytes_out));
 #undef I
   reply_json(j, 200, o, NULL);
 }
@@ -330,8 +328,7 @@ static void do_metrics(dn__job *j) {
   j->body.data = text;
   j->body.len = len;
   j->body.cap = len + 1;
-  dn__job_reply(j, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
-                NULL);
+  dn__job_reply(j, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
 }
 
 void dn__control_run(dn__job *j) {

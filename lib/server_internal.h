@@ -49,11 +49,11 @@ typedef struct dn__job {
   int loop_only; /* must run on the loop thread (reads server counters) */
   /* results */
   int status;
-  int close;  /* answer with Connection: close */
-  int cache;  /* DN__CACHE_* */
+  int close; /* answer with Connection: close */
+  int cache; /* DN__CACHE_* */
   dn__buf head;
-  dn__buf body;   /* owned body, or */
-  dn_rep *rep;    /* the representation whose body is sent */
+  dn__buf body; /* owned body, or */
+  dn_rep *rep;  /* the representation whose body is sent */
   int send_body;
   size_t body_len;
   char error[200]; /* logged on the loop thread when set */
@@ -68,13 +68,13 @@ struct dn__conn {
   dn__reqparser rp;
   char *in;
   size_t in_len, in_pos, in_cap;
-  int handles;   /* open libuv handles */
-  int busy;      /* a job is in flight */
-  int closing;   /* handles are closing */
-  int draining;  /* response sent, waiting for the peer before closing */
+  int handles;  /* open libuv handles */
+  int busy;     /* a job is in flight */
+  int closing;  /* handles are closing */
+  int draining; /* response sent, waiting for the peer before closing */
   int close_after_write;
   int reading;
-  int eof;        /* the peer finished sending */
+  int eof; /* the peer finished sending */
   int timer_kind;
   uv_shutdown_t shutdown;
   size_t write_pending;

@@ -83,8 +83,7 @@ static void addr_name(int fd, char *out, size_t cap) {
       port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
   }
-  snprintf(out, cap, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
-           port);
+  snprintf(out, cap, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
 static int bind_fd(const char *what, const char *addr, int *fd_out,
@@ -106,8 +105,7 @@ static int bind_fd(const char *what, const char *addr, int *fd_out,
   if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 511) != 0) {
     int e = errno;
     close(fd);
-    return dn__error_set(err, DN_EIO, 0, "%s %s: %s", what, addr,
-                         strerror(e));
+    return dn__error_set(err, DN_EIO, 0, "%s %s: %s", what, addr, strerror(e));
   }
   *fd_out = fd;
   return 0;
@@ -153,10 +151,11 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
 #define DEF(f)                                                                 \
   if (!srv->o.f)                                                               \
     srv->o.f = d.f;
-  DEF(max_header_bytes) DEF(max_body_bytes) DEF(max_connections)
-  DEF(request_timeout_ms) DEF(idle_timeout_ms)
+  DEF(max_header_bytes)
+  DEF(max_body_bytes) DEF(max_connections) DEF(request_timeout_ms)
+      DEF(idle_timeout_ms)
 #undef DEF
-  return 0;
+          return 0;
 }
 
 static int start_listener(dn_server *srv, dn__listener *ls, int fd,
@@ -184,11 +183,12 @@ static void close_listener(dn__listener *ls) {
     uv_close((uv_handle_t *)&ls->tcp, on_listener_closed);
 }
 
-int dn_server_new(uv_loop_t *loop, const dn_server_options *o,
+int dn_server_new(struct uv_loop_s *loop, const dn_server_options *o,
                   dn_server **out, dn_error *err) {
   if (!loop || !o || !out || !o->engine)
-    return dn__error_set(err, DN_EINVAL, 0, "loop, options and engine are "
-                                            "required");
+    return dn__error_set(err, DN_EINVAL, 0,
+                         "loop, options and engine are "
+                         "required");
   if (o->control && (!o->control_token || !token_ok(o->control_token)))
     return dn__error_set(err, DN_EINVAL, 0,
                          "the control token must be %d to 512 visible "

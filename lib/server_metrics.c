@@ -41,8 +41,7 @@ static void family(mbuf *m, const char *name, const char *type,
   put(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void counter(mbuf *m, const char *name, const char *help,
-                    uint64_t v) {
+static void counter(mbuf *m, const char *name, const char *help, uint64_t v) {
   family(m, name, "counter", help);
   put(m, "%s %" PRIu64 "\n", name, v);
 }
@@ -127,8 +126,7 @@ static void latency_metrics(const dn_server *srv, mbuf *m) {
     put(m, "donut_http_request_duration_seconds_sum{cache=\"%s\"} %.6f\n",
         kinds[k], (double)l->sum_us / 1e6);
     put(m,
-        "donut_http_request_duration_seconds_count{cache=\"%s\"} %" PRIu64
-        "\n",
+        "donut_http_request_duration_seconds_count{cache=\"%s\"} %" PRIu64 "\n",
         kinds[k], l->count);
   }
 }
@@ -150,8 +148,7 @@ static void server_metrics(const dn_server *srv, mbuf *m) {
   counter(m, "donut_http_connections_total", "Accepted connections.",
           s->connections_total);
   counter(m, "donut_http_connections_rejected_total",
-          "Connections refused over the limit (503).",
-          s->connections_rejected);
+          "Connections refused over the limit (503).", s->connections_rejected);
   counter(m, "donut_http_timeouts_total", "Requests that timed out (408).",
           s->timeouts);
   counter(m, "donut_http_bad_requests_total", "Malformed requests (400).",

@@ -87,8 +87,7 @@ static void make_slices(dn__reqparser *rp) {
   q->target = (dn_slice){h, rp->target_len};
   for (size_t i = 0; i < rp->nfields; i++) {
     q->fields[i].name = (dn_slice){h + rp->off[i].name, rp->off[i].name_len};
-    q->fields[i].value =
-        (dn_slice){h + rp->off[i].value, rp->off[i].value_len};
+    q->fields[i].value = (dn_slice){h + rp->off[i].value, rp->off[i].value_len};
   }
   q->nfields = rp->nfields;
   q->body = (dn_slice){rp->body.data ? rp->body.data : "", rp->body.len};
@@ -151,8 +150,7 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-void dn__reqparser_init(dn__reqparser *rp, size_t max_header,
-                        size_t max_body) {
+void dn__reqparser_init(dn__reqparser *rp, size_t max_header, size_t max_body) {
   memset(rp, 0, sizeof *rp);
   rp->max_header = max_header;
   rp->max_body = max_body;
@@ -194,8 +192,7 @@ int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,
   if (HTTP_PARSER_ERRNO(&rp->p) != HPE_OK)
     return map_error(rp);
   if (n != len) /* stopped without an error: an upgrade */
-    return fail(rp, 400, "protocol upgrade is not supported"),
-           DN__PARSE_ERROR;
+    return fail(rp, 400, "protocol upgrade is not supported"), DN__PARSE_ERROR;
   return DN__PARSE_MORE;
 }
 

@@ -59,8 +59,7 @@ typedef struct dn__reqparser {
 #define DN__PARSE_CONTINUE 2 /* headers ask for 100-continue; feed again */
 #define DN__PARSE_ERROR 3    /* answer error_status and close */
 
-void dn__reqparser_init(dn__reqparser *rp, size_t max_header,
-                        size_t max_body);
+void dn__reqparser_init(dn__reqparser *rp, size_t max_header, size_t max_body);
 void dn__reqparser_free(dn__reqparser *rp);
 /* Parses up to len bytes; *used receives how many were consumed. */
 int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,

@@ -15,27 +15,48 @@
 
 const char *dn__status_reason(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 204: return "No Content";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 412: return "Precondition Failed";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  default: return status < 300 ? "OK" : status < 400 ? "Redirect" : "Error";
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 204:
+    return "No Content";
+  case 304:
+    return "Not Modified";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 412:
+    return "Precondition Failed";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return status < 300 ? "OK" : status < 400 ? "Redirect" : "Error";
   }
 }
 
@@ -79,8 +100,8 @@ int dn__job_head(dn__job *j, const dn_http_headers *fields,
 static void simple_fields(dn__job *j, const char *content_type,
                           dn_http_headers *hs) {
   char date[DN_HTTP_DATE_LEN + 1];
-  if (dn_http_date_format((int64_t)(dn__server_now_ms(j->srv) / 1000),
-                          date) == 0)
+  if (dn_http_date_format((int64_t)(dn__server_now_ms(j->srv) / 1000), date) ==
+      0)
     dn_http_headers_add(hs, dn_slice_from_cstr("Date"),
                         dn_slice_from_cstr(date), NULL);
   if (content_type && *content_type)
@@ -91,12 +112,11 @@ static void simple_fields(dn__job *j, const char *content_type,
 }
 
 void dn__job_reply(dn__job *j, int status, const char *content_type,
-                      const char *cache_status, const char *extra) {
+                   const char *cache_status, const char *extra) {
   j->status = status;
   j->body_len = j->body.len;
-  j->send_body = !no_length(status) &&
-                 !(j->req && j->req->method &&
-                   strcmp(j->req->method, "HEAD") == 0);
+  j->send_body = !no_length(status) && !(j->req && j->req->method &&
+                                         strcmp(j->req->method, "HEAD") == 0);
   dn_http_headers *hs = dn_http_headers_new();
   if (hs)
     simple_fields(j, content_type, hs);
@@ -146,8 +166,13 @@ static void split_target(dn_slice t, dn_slice *path, dn_slice *query) {
 static int run_handler(dn__job *j) {
   dn_server *srv = j->srv;
   const dn__req *q = j->req;
-  dn_server_request r = {dn_slice_from_cstr(q->method), q->target,
-                         {0}, {0}, q->body, q->fields, q->nfields};
+  dn_server_request r = {dn_slice_from_cstr(q->method),
+                         q->target,
+                         {0},
+                         {0},
+                         q->body,
+                         q->fields,
+                         q->nfields};
   split_target(q->target, &r.path, &r.query);
   dn_server_reply reply;
   memset(&reply, 0, sizeof reply);
@@ -180,9 +205,8 @@ static int resource_uri(dn__job *j, dn__buf *out) {
     size_t i = 0;
     while (i + 3 <= t.len && memcmp(t.ptr + i, "://", 3) != 0)
       i++;
-    const char *p = i + 3 <= t.len
-                        ? memchr(t.ptr + i + 3, '/', t.len - i - 3)
-                        : NULL;
+    const char *p =
+        i + 3 <= t.len ? memchr(t.ptr + i + 3, '/', t.len - i - 3) : NULL;
     if (!p)
       return DN_EURI;
     t = (dn_slice){p, t.len - (size_t)(p - t.ptr)};
@@ -194,9 +218,9 @@ static int resource_uri(dn__job *j, dn__buf *out) {
 
 static void engine_error(dn__job *j, int rc, const dn_error *err) {
   char body[300];
-  int status = rc == DN_EURI ? 400
+  int status = rc == DN_EURI                                ? 400
                : rc == DN_ENORENDERER || rc == DN_ENOTFOUND ? 404
-               : 500;
+                                                            : 500;
   if (status == 500) {
     snprintf(j->error, sizeof j->error, "GET %.*s: %s: %s",
              (int)(j->req->target.len > 100 ? 100 : j->req->target.len),

@@ -24,8 +24,6 @@
 #ifndef DONUT_SERVER_H
 #define DONUT_SERVER_H
 
-#include <uv.h>
-
 #include "donut/common.h"
 #include "donut/engine.h"
 #include "donut/http.h"
@@ -35,6 +33,9 @@ extern "C" {
 #endif
 
 typedef struct dn_server dn_server;
+/* libuv's loop (uv_loop_t). Declared here so that this header does not
+ * pull in <uv.h> and its feature-macro needs. */
+struct uv_loop_s;
 
 /* ---- application handlers ------------------------------------------------
  */
@@ -74,18 +75,18 @@ typedef int (*dn_server_handler_fn)(void *ud, const dn_server_request *req,
 /* One request, for an access log. Every pointer is borrowed for the call;
  * strings are NUL-terminated. */
 typedef struct dn_server_access {
-  const char *remote;       /* "127.0.0.1:51234" */
-  const char *method;       /* "-" when the request line was unreadable */
+  const char *remote; /* "127.0.0.1:51234" */
+  const char *method; /* "-" when the request line was unreadable */
   const char *target;
-  int http_minor;           /* HTTP/1.<minor> */
+  int http_minor; /* HTTP/1.<minor> */
   int status;
-  uint64_t body_bytes;      /* body bytes sent */
-  const char *cache;        /* "hit", "miss", "recomposed" or "-" */
-  const char *user_agent;   /* "-" when absent */
-  const char *referer;      /* "-" when absent */
-  uint64_t time_ms;         /* when the request arrived (wall clock) */
-  uint64_t duration_us;     /* from the request's end to the response */
-  int control;              /* 1 on the control listener */
+  uint64_t body_bytes;    /* body bytes sent */
+  const char *cache;      /* "hit", "miss", "recomposed" or "-" */
+  const char *user_agent; /* "-" when absent */
+  const char *referer;    /* "-" when absent */
+  uint64_t time_ms;       /* when the request arrived (wall clock) */
+  uint64_t duration_us;   /* from the request's end to the response */
+  int control;            /* 1 on the control listener */
 } dn_server_access;
 
 /* ---- options ------------------------------------------------------------
@@ -158,8 +159,9 @@ DN_EXTERN void dn_server_options_init(dn_server_options *opts);
  * DN_EIO (the address cannot be bound, for example in use; err has the
  * system's reason) or DN_ENOMEM. On failure nothing is left open and *out
  * is untouched. */
-DN_EXTERN int dn_server_new(uv_loop_t *loop, const dn_server_options *opts,
-                            dn_server **out, dn_error *err);
+DN_EXTERN int dn_server_new(struct uv_loop_s *loop,
+                            const dn_server_options *opts, dn_server **out,
+                            dn_error *err);
 
 /* Writes the bound address of the site listener (control = 0) or the
  * control listener (control = 1) as "HOST:PORT" into out (cap bytes,
@@ -183,8 +185,7 @@ DN_EXTERN void dn_server_free(dn_server *srv);
 /* Server counters (loop thread only). */
 typedef struct dn_server_stats {
   uint64_t connections_open, connections_total, connections_rejected;
-  uint64_t requests, responses_2xx, responses_3xx, responses_4xx,
-      responses_5xx;
+  uint64_t requests, responses_2xx, responses_3xx, responses_4xx, responses_5xx;
   uint64_t timeouts, bad_requests;
   uint64_t bytes_out;
 } dn_server_stats;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "donut/server.h"
 #include "test_support.h"
@@ -157,7 +158,8 @@ static int fx_teardown(void **state) {
   return 0;
 }
 
-/* ---- the client ----------------------------------------------------------- */
+/* ---- the client -----------------------------------------------------------
+ */
 static int tcp_connect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
@@ -262,8 +264,7 @@ static int closed_by_peer(conn *c) {
 }
 
 /* The value of header `name` in r (first line only), or "". */
-static const char *hdr(const resp *r, const char *name, char *out,
-                       size_t cap) {
+static const char *hdr(const resp *r, const char *name, char *out, size_t cap) {
   char pat[128];
   snprintf(pat, sizeof pat, "\r\n%s: ", name);
   const char *p = strcasestr(r->head, pat);

@@ -10,7 +10,8 @@
 #include "server_fixture.h"
 #include "server_parse.h"
 
-/* ---- the site ------------------------------------------------------------- */
+/* ---- the site -------------------------------------------------------------
+ */
 static void test_news_etag_304_412(void **state) {
   fixture *f = *state;
   resp r;
@@ -23,8 +24,8 @@ static void test_news_etag_304_412(void **state) {
   assert_true(etag[0] == '"');
   assert_non_null(strstr(r.body, "Weather in tokyo"));
   assert_non_null(strstr(r.body, "comment-2"));
-  assert_int_equal(r.body_len, strtoul(hdr(&r, "Content-Length", v, sizeof v),
-                                       NULL, 10));
+  assert_int_equal(r.body_len,
+                   strtoul(hdr(&r, "Content-Length", v, sizeof v), NULL, 10));
   assert_non_null(strstr(hdr(&r, "Cache-Control", v, sizeof v), "max-age=0"));
 
   get(f, "/news?id=1", &r);
@@ -109,8 +110,8 @@ static void test_put_updates_and_purges(void **state) {
         "\r\nx",
         &r);
   assert_int_equal(r.status, 400);
-  fetch(f->port, "POST /news?id=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
-        &r);
+  fetch(f->port,
+        "POST /news?id=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r);
   assert_int_equal(r.status, 405);
 }
 
@@ -124,8 +125,8 @@ static void test_donut_home(void **state) {
   assert_non_null(strstr(r.body, "Welcome to alice"));
   assert_string_equal(hdr(&r, "ETag", v, sizeof v), "");
   assert_non_null(strstr(hdr(&r, "Cache-Control", v, sizeof v), "private"));
-  fetch(f->port,
-        "GET /home HTTP/1.1\r\nHost: t\r\nCookie: name=<bob>\r\n\r\n", &r);
+  fetch(f->port, "GET /home HTTP/1.1\r\nHost: t\r\nCookie: name=<bob>\r\n\r\n",
+        &r);
   assert_non_null(strstr(r.body, "Welcome to &lt;bob&gt;"));
   assert_string_equal(hdr(&r, "Cache-Status", v, sizeof v),
                       "donut; fwd=stale; detail=recomposed");
@@ -143,13 +144,14 @@ static void test_not_found_and_bad_target(void **state) {
   assert_int_equal(r.status, 404);
   get(f, "/news?id=9", &r);
   assert_int_equal(r.status, 404);
-  fetch(f->port, "GET http://example.test/comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n",
-        &r);
+  fetch(f->port,
+        "GET http://example.test/comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.body, "First!"));
 }
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- connections ----------------------------------------------------------
+ */
 static void test_keep_alive_and_pipelining(void **state) {
   fixture *f = *state;
   conn *c = conn_open(f->port);
@@ -157,11 +159,12 @@ static void test_keep_alive_and_pipelining(void **state) {
   send_str(c->fd, "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n");
   assert_int_equal(read_resp(c, &r, 0), 0);
   assert_non_null(strstr(r.body, "First!"));
-  send_str(c->fd,
-           "GET /comment?id=2 HTTP/1.1\r\nHost: t\r\n\r\n"
-           "GET /comment?id=3 HTTP/1.1\r\nHost: t\r\n\r\n"
-           "HEAD /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n"
-           "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  send_str(
+      c->fd,
+      "GET /comment?id=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /comment?id=3 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "HEAD /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   assert_int_equal(read_resp(c, &r, 0), 0);
   assert_non_null(strstr(r.body, "only the hole"));
   assert_int_equal(read_resp(c, &r, 0), 0);
@@ -306,7 +309,8 @@ static void test_graceful_shutdown(void **state) {
   assert_int_equal(tcp_connect(f->port), -1);
 }
 
-/* ---- the control API ------------------------------------------------------ */
+/* ---- the control API ------------------------------------------------------
+ */
 static void test_control_auth(void **state) {
   fixture *f = *state;
   resp r;
@@ -368,7 +372,8 @@ static void test_control_purge_inspect_metrics(void **state) {
 
   control(f, "GET", "/metrics", NULL, &r);
   assert_int_equal(r.status, 200);
-  assert_non_null(strstr(r.body, "donut_renders_total{renderer=\"weather\"} 2\n"));
+  assert_non_null(
+      strstr(r.body, "donut_renders_total{renderer=\"weather\"} 2\n"));
   assert_non_null(strstr(r.body, "donut_renders_total{renderer=\"news\"} 1\n"));
   assert_non_null(strstr(r.body, "donut_cache_hits_total "));
   assert_non_null(strstr(r.body, "donut_store_errors_total 0\n"));
@@ -385,7 +390,8 @@ static void test_control_purge_inspect_metrics(void **state) {
   assert_int_equal(r.status, 404);
 }
 
-/* ---- the parser on its own ------------------------------------------------ */
+/* ---- the parser on its own ------------------------------------------------
+ */
 static const char pipelined[] =
     "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Long: abc\r\n\r\n"
     "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
@@ -406,9 +412,8 @@ static void parse_split(size_t at, char *out, size_t cap) {
     if (r == DN__PARSE_REQUEST) {
       const dn__req *q = dn__reqparser_req(&rp);
       size_t o = strlen(out);
-      snprintf(out + o, cap - o, "%s %.*s %.*s|", q->method,
-               (int)q->target.len, q->target.ptr, (int)q->body.len,
-               q->body.ptr);
+      snprintf(out + o, cap - o, "%s %.*s %.*s|", q->method, (int)q->target.len,
+               q->target.ptr, (int)q->body.len, q->body.ptr);
       dn__reqparser_next(&rp);
     } else if (r == DN__PARSE_ERROR) {
       snprintf(out, cap, "error %d", rp.error_status);
@@ -513,8 +518,7 @@ static void test_server_new_errors(void **state) {
   if (dn_server_new(&loop, &o, &s6, &err) == 0) { /* IPv6 may be off */
     assert_int_equal(dn_server_address(s6, 0, addr, sizeof addr), 0);
     assert_int_equal(strncmp(addr, "[::1]:", 6), 0);
-    assert_int_equal(dn_server_address(s6, 1, addr, sizeof addr),
-                     DN_ENOTFOUND);
+    assert_int_equal(dn_server_address(s6, 1, addr, sizeof addr), DN_ENOTFOUND);
     dn_server_free(s6);
   }
   dn_server_free(s);
@@ -524,7 +528,7 @@ static void test_server_new_errors(void **state) {
 }
 
 #define BOTH(fn)                                                               \
-  cmocka_unit_test_setup_teardown(fn, fx_setup_inline, fx_teardown),          \
+  cmocka_unit_test_setup_teardown(fn, fx_setup_inline, fx_teardown),           \
       cmocka_unit_test_setup_teardown(fn, fx_setup_offload, fx_teardown)
 
 int main(void) {
