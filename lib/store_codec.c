@@ -38,6 +38,65 @@ static uint64_t get_le(const char *p, int n) {
   return v;
 }
 
+int dn__zcache_init(dn__zcache *z) {
+  memset(z, 0, sizeof *z);
+  return pthread_mutex_init(&z->mu, NULL) ? DN_ENOMEM : 0;
+}
+
+void dn__zcache_free(dn__zcache *z) {
+  for (unsigned i = 0; i < z->ncctx; i++)
+    ZSTD_freeCCtx(z->cctx[i]);
+  for (unsigned i = 0; i < z->ndctx; i++)
+    ZSTD_freeDCtx(z->dctx[i]);
+  pthread_mutex_destroy(&z->mu);
+}
+
+enum { ZC_C, ZC_D };
+
+/* Takes a cached context of kind ZC_C or ZC_D; NULL when there is none
+ * (the caller creates one). */
+static void *zc_take(dn__zcache *z, int kind) {
+  void *ctx = NULL;
+  if (!z)
+    return NULL;
+  void **slots = kind == ZC_D ? z->dctx : z->cctx;
+  unsigned *n = kind == ZC_D ? &z->ndctx : &z->ncctx;
+  pthread_mutex_lock(&z->mu);
+  if (*n)
+    ctx = slots[--*n];
+  pthread_mutex_unlock(&z->mu);
+  return ctx;
+}
+
+/* Keeps a context for later, or frees it when the cache is full. */
+static void zc_give(dn__zcache *z, int kind, void *ctx) {
+  int kept = 0;
+  if (z) {
+    void **slots = kind == ZC_D ? z->dctx : z->cctx;
+    unsigned *n = kind == ZC_D ? &z->ndctx : &z->ncctx;
+    pthread_mutex_lock(&z->mu);
+    if (*n < DN__ZCACHE_SLOTS) {
+      slots[(*n)++] = ctx;
+      kept = 1;
+    }
+    pthread_mutex_unlock(&z->mu);
+  }
+  if (!kept && kind == ZC_D)
+    ZSTD_freeDCtx(ctx);
+  else if (!kept)
+    ZSTD_freeCCtx(ctx);
+}
+
+static size_t zc_compress(dn__zcache *z, char *dst, size_t cap,
+                          const char *src, size_t len) {
+  ZSTD_CCtx *c = zc_take(z, ZC_C);
+  if (!c && !(c = ZSTD_createCCtx()))
+    return (size_t)-1; /* an error for ZSTD_isError(): store it raw */
+  size_t r = ZSTD_compressCCtx(c, dst, cap, src, len, CODEC_ZSTD_LEVEL);
+  zc_give(z, ZC_C, c);
+  return r;
+}
+
 static void codec_header(char *h, int flags, size_t klen, size_t len) {
   memcpy(h, codec_magic, 4);
   h[4] = (char)DN__CODEC_VERSION;
@@ -49,8 +108,8 @@ static void codec_header(char *h, int flags, size_t klen, size_t len) {
 
 /* Writes the stored payload at out->data + out->len: compressed when that
  * is smaller, else raw. Room for the raw payload is already reserved. */
-static int codec_body(const char *payload, size_t len, size_t threshold,
-                      dn__buf *out, int *flags) {
+static int codec_body(dn__zcache *zc, const char *payload, size_t len,
+                      size_t threshold, dn__buf *out, int *flags) {
   *flags = 0;
   if (len == 0 || len < threshold) {
     memcpy(out->data + out->len, payload, len);
@@ -62,8 +121,7 @@ static int codec_body(const char *payload, size_t len, size_t threshold,
   if (rc == DN_ENOMEM)
     return rc;
   if (rc == 0) {
-    size_t z = ZSTD_compress(out->data + out->len, bound, payload, len,
-                             CODEC_ZSTD_LEVEL);
+    size_t z = zc_compress(zc, out->data + out->len, bound, payload, len);
     if (!ZSTD_isError(z) && z < len) {
       out->len += z;
       *flags = DN__CODEC_FLAG_ZSTD;
@@ -75,7 +133,7 @@ static int codec_body(const char *payload, size_t len, size_t threshold,
   return 0;
 }
 
-int dn__codec_encode(dn_slice key, const char *payload, size_t len,
+int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload, size_t len,
                      size_t threshold, size_t limit, dn__buf *out) {
   dn__buf_truncate(out, 0);
   if (len > DN__CODEC_MAX_PAYLOAD || key.len > UINT32_MAX ||
@@ -89,7 +147,7 @@ int dn__codec_encode(dn_slice key, const char *payload, size_t len,
   memcpy(out->data + out->len, key.ptr, key.len);
   out->len += key.len;
   int flags;
-  rc = codec_body(payload, len, threshold, out, &flags);
+  rc = codec_body(zc, payload, len, threshold, out, &flags);
   if (rc)
     goto out;
   if (out->len + DN__CODEC_TRAILER > limit) {
@@ -106,8 +164,8 @@ out:
   return rc;
 }
 
-static int codec_inflate(const char *z, size_t zlen, size_t len,
-                         dn_blob **out) {
+static int codec_inflate(dn__zcache *zc, const char *z, size_t zlen,
+                         size_t len, dn_blob **out) {
   unsigned long long claimed = ZSTD_getFrameContentSize(z, zlen);
   if (claimed != len || ZSTD_findFrameCompressedSize(z, zlen) != zlen)
     return DN_ECORRUPT;
@@ -115,7 +173,13 @@ static int codec_inflate(const char *z, size_t zlen, size_t len,
   int rc = dn__blob_alloc(len, &b);
   if (rc)
     return rc == DN_ETOOBIG ? DN_ECORRUPT : rc;
-  size_t got = ZSTD_decompress(b->data, len, z, zlen);
+  ZSTD_DCtx *d = zc_take(zc, ZC_D);
+  if (!d && !(d = ZSTD_createDCtx())) {
+    dn_blob_unref(b);
+    return DN_ENOMEM;
+  }
+  size_t got = ZSTD_decompressDCtx(d, b->data, len, z, zlen);
+  zc_give(zc, ZC_D, d);
   if (ZSTD_isError(got) || got != len) {
     dn_blob_unref(b);
     return DN_ECORRUPT;
@@ -124,7 +188,7 @@ static int codec_inflate(const char *z, size_t zlen, size_t len,
   return 0;
 }
 
-int dn__codec_decode(const char *data, size_t len, dn_slice key,
+int dn__codec_decode(dn__zcache *zc, const char *data, size_t len, dn_slice key,
                      size_t max_payload, dn_blob **out) {
   if (len < DN__CODEC_OVERHEAD || memcmp(data, codec_magic, 4) != 0 ||
       data[4] != (char)DN__CODEC_VERSION || data[6] || data[7])
@@ -146,7 +210,7 @@ int dn__codec_decode(const char *data, size_t len, dn_slice key,
     return DN_ENOTFOUND;
   const char *p = k + klen;
   if (flags & DN__CODEC_FLAG_ZSTD)
-    return codec_inflate(p, stored, (size_t)plen, out);
+    return codec_inflate(zc, p, stored, (size_t)plen, out);
   return dn_blob_new(p, stored, out);
 }
 

@@ -15,6 +15,7 @@
 #ifndef DN_STORE_CODEC_H
 #define DN_STORE_CODEC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "buf.h"
@@ -28,12 +29,26 @@
 /* Largest payload the codec accepts or inflates (1 GiB). */
 #define DN__CODEC_MAX_PAYLOAD ((size_t)1 << 30)
 
+/* zstd contexts kept for reuse: creating one per value costs more than
+ * compressing 4 KiB. Each store owns one cache; NULL means "make a context
+ * for this call". */
+#define DN__ZCACHE_SLOTS 8
+typedef struct dn__zcache {
+  pthread_mutex_t mu;
+  void *cctx[DN__ZCACHE_SLOTS], *dctx[DN__ZCACHE_SLOTS];
+  unsigned ncctx, ndctx;
+} dn__zcache;
+
+/* Returns 0 or DN_ENOMEM. */
+int dn__zcache_init(dn__zcache *z);
+void dn__zcache_free(dn__zcache *z);
+
 /* Encodes (key, payload) into `out`, which the caller initialised; the
  * encoding replaces its contents. Payloads of at least `threshold` bytes
  * are compressed when that makes them smaller. Returns 0, DN_ETOOBIG
  * (encoding longer than `limit`, or payload over DN__CODEC_MAX_PAYLOAD) or
  * DN_ENOMEM; on failure `out` is empty. */
-int dn__codec_encode(dn_slice key, const char *payload, size_t len,
+int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload, size_t len,
                      size_t threshold, size_t limit, dn__buf *out);
 
 /* Decodes a value read under `key`. On success *out is an owned blob with
@@ -41,7 +56,7 @@ int dn__codec_encode(dn_slice key, const char *payload, size_t len,
  * checksum or zstd frame, or a payload over max_payload), DN_ENOTFOUND (a
  * sound value that belongs to another key) or DN_ENOMEM. Never reads
  * outside [data, data + len). */
-int dn__codec_decode(const char *data, size_t len, dn_slice key,
+int dn__codec_decode(dn__zcache *zc, const char *data, size_t len, dn_slice key,
                      size_t max_payload, dn_blob **out);
 
 /* ---- server keys ----------------------------------------------------------

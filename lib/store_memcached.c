@@ -43,6 +43,8 @@
 typedef struct mc_store {
   dn__shared_conf conf;
   dn__shared_counters ctr;
+  dn__zcache zc;
+  int zc_ready;
   memcached_st *master, *bmaster;
   memcached_pool_st *pool, *bpool;
   char seq_key[DN__SKEY_MAX + 1];
@@ -212,7 +214,7 @@ static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
     }
     if (out[e->idx])
       continue;
-    int rc = dn__codec_decode(v, vl, keys[e->idx], DN__CODEC_MAX_PAYLOAD,
+    int rc = dn__codec_decode(&s->zc, v, vl, keys[e->idx], DN__CODEC_MAX_PAYLOAD,
                               &out[e->idx]);
     if (rc == DN_ENOMEM)
       g->rc = rc;
@@ -303,7 +305,7 @@ static int mc_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   dn__buf_init(&enc, 0);
   int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
   if (!rc)
-    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+    rc = dn__codec_encode(&s->zc, key, dn_blob_data(value), dn_blob_len(value),
                           s->conf.compress_threshold, s->conf.item_limit, &enc);
   if (rc)
     goto out;
@@ -379,7 +381,7 @@ static int mc_send_one(mc_store *s, memcached_st *m, dn_slice key,
     return DN_EINVAL;
   int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 0);
   if (!rc)
-    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+    rc = dn__codec_encode(&s->zc, key, dn_blob_data(value), dn_blob_len(value),
                           s->conf.compress_threshold, s->conf.item_limit, enc);
   if (rc)
     return rc;
@@ -551,6 +553,8 @@ static void mc_destroy(void *self) {
     memcached_pool_destroy(s->bpool);
   memcached_free(s->master);
   memcached_free(s->bmaster);
+  if (s->zc_ready)
+    dn__zcache_free(&s->zc);
   dn__free(s);
 }
 
@@ -639,7 +643,10 @@ int dn__store_memcached_open(const char *servers, const char *what,
     goto out;
   dn__shared_counters_init(&s->ctr);
   s->seq_len = dn__skey_seq(s->seq_key, s->conf.ns);
-  rc = mc_open_handles(s, hp, n);
+  rc = dn__zcache_init(&s->zc);
+  s->zc_ready = rc == 0;
+  if (!rc)
+    rc = mc_open_handles(s, hp, n);
   if (!rc)
     rc = dn_store_new(&mc_ops, s, out);
   if (rc)

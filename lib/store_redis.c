@@ -45,6 +45,7 @@
 typedef struct rd_store {
   dn__shared_conf conf;
   dn__shared_counters ctr;
+  dn__zcache zc;
   dn__redis_url url;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -344,7 +345,7 @@ static int rd_take(rd_store *s, const redisReply *r, const dn_slice *keys,
     if (e->type == REDIS_REPLY_NIL)
       continue;
     int rc = e->type == REDIS_REPLY_STRING
-                 ? dn__codec_decode(e->str, e->len, keys[i],
+                 ? dn__codec_decode(&s->zc, e->str, e->len, keys[i],
                                     DN__CODEC_MAX_PAYLOAD, &out[i])
                  : DN_ECORRUPT;
     if (rc == DN_ENOMEM)
@@ -454,7 +455,7 @@ static int rd_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   dn__buf_init(&enc, 0);
   int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 1);
   if (!rc)
-    rc = dn__codec_encode(key, dn_blob_data(value), dn_blob_len(value),
+    rc = dn__codec_encode(&s->zc, key, dn_blob_data(value), dn_blob_len(value),
                           s->conf.compress_threshold, s->conf.item_limit, &enc);
   if (rc)
     goto out;
@@ -490,7 +491,7 @@ static int rd_set_batch(rd_store *s, rd_link *l, const dn_slice *keys,
     if (!rc)
       rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, keys[i], 1);
     if (!rc)
-      rc = dn__codec_encode(keys[i], dn_blob_data(values[i]),
+      rc = dn__codec_encode(&s->zc, keys[i], dn_blob_data(values[i]),
                             dn_blob_len(values[i]), s->conf.compress_threshold,
                             s->conf.item_limit, enc);
     if (!rc)
@@ -859,6 +860,7 @@ static void rd_destroy(void *self) {
     redisFree(s->idle[i]);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  dn__zcache_free(&s->zc);
   memset(s->url.password, 0, sizeof s->url.password);
   dn__free(s->idle);
   dn__free(s);
@@ -883,6 +885,11 @@ static int rd_init_sync(rd_store *s) {
   if (pthread_mutex_init(&s->mu, NULL))
     return DN_ENOMEM;
   if (pthread_cond_init(&s->cv, NULL)) {
+    pthread_mutex_destroy(&s->mu);
+    return DN_ENOMEM;
+  }
+  if (dn__zcache_init(&s->zc)) {
+    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     return DN_ENOMEM;
   }

@@ -15,14 +15,14 @@ static dn_slice S(const char *s) { return dn_slice_from_cstr(s); }
 static void encode_ok(dn_slice key, const char *p, size_t n, size_t thr,
                       dn__buf *out) {
   dn__buf_init(out, 0);
-  assert_int_equal(dn__codec_encode(key, p, n, thr, SIZE_MAX, out), 0);
+  assert_int_equal(dn__codec_encode(NULL, key, p, n, thr, SIZE_MAX, out), 0);
 }
 
 static void decode_eq(const dn__buf *enc, dn_slice key, const char *p,
                       size_t n) {
   dn_blob *b = NULL;
   assert_int_equal(
-      dn__codec_decode(enc->data, enc->len, key, DN__CODEC_MAX_PAYLOAD, &b),
+      dn__codec_decode(NULL, enc->data, enc->len, key, DN__CODEC_MAX_PAYLOAD, &b),
       0);
   assert_int_equal(dn_blob_len(b), n);
   if (n)
@@ -79,9 +79,9 @@ static void test_other_key_is_not_found(void **state) {
   dn__buf e;
   encode_ok(S("alpha"), "v", 1, 1024, &e);
   dn_blob *b = NULL;
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("alphb"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("alphb"), 1 << 20, &b),
                    DN_ENOTFOUND);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("alph"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("alph"), 1 << 20, &b),
                    DN_ENOTFOUND);
   assert_null(b);
   dn__buf_free(&e);
@@ -90,11 +90,11 @@ static void test_other_key_is_not_found(void **state) {
 static void check_rejects_damage(dn__buf *e, dn_slice key) {
   dn_blob *b = NULL;
   for (size_t n = 0; n < e->len; n++)
-    assert_int_equal(dn__codec_decode(e->data, n, key, 1 << 20, &b),
+    assert_int_equal(dn__codec_decode(NULL, e->data, n, key, 1 << 20, &b),
                      DN_ECORRUPT);
   for (size_t i = 0; i < e->len * 8; i++) {
     e->data[i / 8] ^= (char)(1 << (i % 8));
-    assert_int_equal(dn__codec_decode(e->data, e->len, key, 1 << 20, &b),
+    assert_int_equal(dn__codec_decode(NULL, e->data, e->len, key, 1 << 20, &b),
                      DN_ECORRUPT);
     e->data[i / 8] ^= (char)(1 << (i % 8));
   }
@@ -130,21 +130,21 @@ static void test_sealed_but_inconsistent_values_are_corrupt(void **state) {
   encode_ok(S("k"), "abcdef", 6, 1024, &e);
   e.data[5] = DN__CODEC_FLAG_ZSTD; /* claims zstd, holds raw bytes */
   reseal(e.data, e.len);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 1 << 20, &b),
                    DN_ECORRUPT);
   e.data[5] = 0x02; /* unknown flag */
   reseal(e.data, e.len);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 1 << 20, &b),
                    DN_ECORRUPT);
   e.data[5] = 0;
   e.data[4] = 2; /* a future format version */
   reseal(e.data, e.len);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 1 << 20, &b),
                    DN_ECORRUPT);
   e.data[4] = 1;
   e.data[8] = 100; /* key longer than the value */
   reseal(e.data, e.len);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 1 << 20, &b),
                    DN_ECORRUPT);
   assert_null(b);
   dn__buf_free(&e);
@@ -157,10 +157,10 @@ static void test_payload_limit_on_decode(void **state) {
   encode_ok(S("k"), zeros, sizeof zeros, 1024, &e);
   assert_true(e.len < 1000);
   dn_blob *b = NULL;
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 99999, &b),
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 99999, &b),
                    DN_ECORRUPT);
   assert_null(b);
-  assert_int_equal(dn__codec_decode(e.data, e.len, S("k"), 100000, &b), 0);
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 100000, &b), 0);
   dn_blob_unref(b);
   dn__buf_free(&e);
 }
@@ -172,11 +172,11 @@ static void test_foreign_values_are_corrupt(void **state) {
                            "DNUT", "DNUT\x01\x00\x00\x00"};
   dn_blob *b = NULL;
   for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++)
-    assert_int_equal(dn__codec_decode(foreign[i], strlen(foreign[i]), S("k"),
+    assert_int_equal(dn__codec_decode(NULL, foreign[i], strlen(foreign[i]), S("k"),
                                       1 << 20, &b),
                      DN_ECORRUPT);
   char zeros[64] = {0};
-  assert_int_equal(dn__codec_decode(zeros, sizeof zeros, S(""), 1 << 20, &b),
+  assert_int_equal(dn__codec_decode(NULL, zeros, sizeof zeros, S(""), 1 << 20, &b),
                    DN_ECORRUPT);
   assert_null(b);
 }
@@ -190,16 +190,16 @@ static void test_encode_limit_is_too_big(void **state) {
   dn__buf_init(&e, 0);
   size_t exact = DN__CODEC_OVERHEAD + 1 + sizeof noise;
   assert_int_equal(
-      dn__codec_encode(S("k"), noise, sizeof noise, 1024, exact - 1, &e),
+      dn__codec_encode(NULL, S("k"), noise, sizeof noise, 1024, exact - 1, &e),
       DN_ETOOBIG);
   assert_int_equal(e.len, 0);
   assert_int_equal(
-      dn__codec_encode(S("k"), noise, sizeof noise, 1024, exact, &e), 0);
+      dn__codec_encode(NULL, S("k"), noise, sizeof noise, 1024, exact, &e), 0);
   assert_int_equal(e.len, exact);
   /* A compressible value is judged by its compressed size. */
   char zeros[100000] = {0};
   assert_int_equal(
-      dn__codec_encode(S("k"), zeros, sizeof zeros, 1024, 4096, &e), 0);
+      dn__codec_encode(NULL, S("k"), zeros, sizeof zeros, 1024, 4096, &e), 0);
   dn__buf_free(&e);
 }
 
@@ -210,10 +210,10 @@ static int encode_decode_once(void *ud) {
     text[i] = "abc"[i % 3];
   dn__buf e;
   dn__buf_init(&e, 0);
-  int rc = dn__codec_encode(S("key"), text, sizeof text, 1024, 1 << 20, &e);
+  int rc = dn__codec_encode(NULL, S("key"), text, sizeof text, 1024, 1 << 20, &e);
   dn_blob *b = NULL;
   if (!rc)
-    rc = dn__codec_decode(e.data, e.len, S("key"), 1 << 20, &b);
+    rc = dn__codec_decode(NULL, e.data, e.len, S("key"), 1 << 20, &b);
   if (!rc && (dn_blob_len(b) != sizeof text ||
               memcmp(dn_blob_data(b), text, sizeof text) != 0))
     rc = DN_EINVAL;

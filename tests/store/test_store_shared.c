@@ -408,7 +408,7 @@ static void test_collision_is_a_miss(void **state) {
   dn__buf enc;
   dn__buf_init(&enc, 0);
   assert_int_equal(
-      dn__codec_encode(S("other key"), "other value", 11, 1024, 1 << 20, &enc),
+      dn__codec_encode(NULL, S("other key"), "other value", 11, 1024, 1 << 20, &enc),
       0);
   raw_put(b, k, kl, enc.data, enc.len);
   dn__buf_free(&enc);
@@ -426,7 +426,7 @@ static void test_corrupt_values_are_misses(void **state) {
   dn__buf enc;
   dn__buf_init(&enc, 0);
   assert_int_equal(
-      dn__codec_encode(S("victim"), "the real value", 14, 1024, 1 << 20, &enc),
+      dn__codec_encode(NULL, S("victim"), "the real value", 14, 1024, 1 << 20, &enc),
       0);
   raw_put(b, k, kl, enc.data, enc.len);
   assert_value(b->st, S("victim"), "the real value");

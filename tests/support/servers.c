@@ -58,8 +58,8 @@ static int find_binary(int kind, char *path, size_t size, char *error,
     end = strchr(d, ':');
     if (end)
       *end = '\0';
-    snprintf(path, size, "%s/%s", *d ? d : ".", name);
-    if (access(path, X_OK) == 0)
+    int w = snprintf(path, size, "%s/%s", *d ? d : ".", name);
+    if (w > 0 && (size_t)w < size && access(path, X_OK) == 0)
       return 0;
   }
   snprintf(error, esize,
@@ -284,8 +284,9 @@ static void remove_dir(const char *dir) {
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    unlink(path);
+    int w = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (w > 0 && (size_t)w < sizeof path)
+      unlink(path);
   }
   closedir(d);
   rmdir(dir);
