@@ -182,14 +182,14 @@ static void prefetch(getctx *c, const dn_slice *keys, size_t n) {
 /* Appends key and, when this process remembers the tags of the record at
  * key, their tag keys, to a key list being built for one prefetch. */
 static int add_with_hinted_tags(dn_engine *e, dn__buf *kb, dn__vec *offs,
-                                dn_slice key) {
+                                dn_slice rec) {
   size_t *o = dn__vec_push(offs);
-  if (!o || dn__buf_append(kb, key.ptr, key.len))
+  if (!o || dn__buf_append(kb, rec.ptr, rec.len))
     return DN_ENOMEM;
-  *o = kb->len - key.len;
+  *o = kb->len - rec.len;
   dn__buf tags;
   dn__buf_init(&tags, 0);
-  size_t n = dn__hints_get(e->hints, key, &tags);
+  size_t n = dn__hints_get(e->hints, rec, &tags);
   const char *t = tags.data;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -235,13 +235,13 @@ static void prefetch_records(getctx *c, const dn_slice *recs, size_t n) {
 }
 
 /* Remembers the tags a record carried, unless the hint already says so. */
-static void remember_tags(dn_engine *e, dn_slice key, const dn__tagver *tags,
+static void remember_tags(dn_engine *e, dn_slice rec, const dn__tagver *tags,
                           size_t n) {
   if (e->hot)
     return;
   dn__buf have;
   dn__buf_init(&have, 0);
-  size_t hn = dn__hints_get(e->hints, key, &have);
+  size_t hn = dn__hints_get(e->hints, rec, &have);
   int same = hn == n;
   const char *t = have.data;
   for (size_t i = 0; same && i < n; i++) {
@@ -251,7 +251,7 @@ static void remember_tags(dn_engine *e, dn_slice key, const dn__tagver *tags,
   }
   dn__buf_free(&have);
   if (!same)
-    dn__hints_put(e->hints, key, tags, n);
+    dn__hints_put(e->hints, rec, tags, n);
 }
 
 /* ---- tag versions ---------------------------------------------------------
