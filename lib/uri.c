@@ -615,11 +615,15 @@ static int put_query(char *d, size_t *o_io, const uri_parts *p, const char *s) {
 static int rebuild(dn__buf *out, const uri_parts *p, const char *s,
                    dn_error *err) {
   size_t mark = out->len, host = p->host_end - p->host_start, o = 0;
-  /* Only a canonical IPv6 text can be longer than its input; "+ 2" covers
-   * the "/." that put_path may add. */
+  /* Only a canonical IPv6 text can be longer than its input. Every other
+   * step writes at most what it read: the "/." that put_path may add
+   * follows the removal of at least two bytes of dot-segments (an input
+   * path without authority cannot start with "//" itself, and removing a
+   * final "/." alone keeps the first two bytes), so the bound is exact
+   * enough for a caller's buffer limited to DN_URI_MAX + 1. */
   size_t grow =
       p->host_ip6 && p->ip6_len + 2 > host ? p->ip6_len + 2 - host : 0;
-  int rc = dn__buf_reserve(out, p->len + grow + 2);
+  int rc = dn__buf_reserve(out, p->len + grow);
   if (rc)
     return rc;
   char *d = out->data + mark;

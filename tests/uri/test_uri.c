@@ -347,6 +347,22 @@ static void test_length_limit(void **state) {
   assert_int_equal(dn_uri_normalize(u, DN_URI_MAX, &out, &n, &err), 0);
   assert_int_equal(n, DN_URI_MAX);
   dn_free(out);
+  /* A URI of the longest length that needs rebuilding fits a buffer
+   * limited to DN_URI_MAX + 1, as the engine uses, with and without the
+   * "/." a path without authority may get. */
+  const char *heads[] = {"APP://self/", "A:x/..//"};
+  const char *want[] = {"app://self/", "a:/.//"};
+  for (size_t k = 0; k < 2; k++) {
+    size_t hl = strlen(heads[k]);
+    memcpy(u, heads[k], hl);
+    memset(u + hl, 'b', DN_URI_MAX - hl);
+    dn__buf b;
+    dn__buf_init(&b, DN_URI_MAX + 1);
+    assert_int_equal(dn__uri_normalize_buf(&b, u, DN_URI_MAX, &err), 0);
+    assert_int_equal(strncmp(b.data, want[k], strlen(want[k])), 0);
+    assert_int_equal(b.len, DN_URI_MAX - hl + strlen(want[k]));
+    dn__buf_free(&b);
+  }
   /* The canonical text of an IPv6 host can be longer than what was
    * written; the normal form must still fit the limit. */
   memcpy(u, "app://[::ffff:ffff:ffff]/", 25);
