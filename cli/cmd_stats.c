@@ -13,6 +13,16 @@ static long long num(json_t *o, const char *a, const char *b) {
       json_object_get(json_object_get(o, a), b));
 }
 
+static void print_store(json_t *o) {
+  json_t *st = json_object_get(o, "store");
+  printf("store      %s", json_string_value(json_object_get(st, "name")));
+  if (json_object_get(st, "items"))
+    printf(": %lld items, %lld bytes, %lld evictions, %lld errors",
+           num(o, "store", "items"), num(o, "store", "bytes"),
+           num(o, "store", "evictions"), num(o, "store", "errors"));
+  printf("\n");
+}
+
 static void print_stats(json_t *o) {
   printf("engine     gets %lld, hits %lld, misses %lld, recomposes %lld, "
          "renders %lld\n",
@@ -29,13 +39,7 @@ static void print_stats(json_t *o) {
   json_object_foreach(r, k, v)
       printf(" %s %lld", k, (long long)json_integer_value(v));
   printf("\n");
-  json_t *st = json_object_get(o, "store");
-  printf("store      %s", json_string_value(json_object_get(st, "name")));
-  if (json_object_get(st, "items"))
-    printf(": %lld items, %lld bytes, %lld evictions, %lld errors",
-           num(o, "store", "items"), num(o, "store", "bytes"),
-           num(o, "store", "evictions"), num(o, "store", "errors"));
-  printf("\n");
+  print_store(o);
   if (!json_object_get(o, "server"))
     return;
   printf("server     %lld requests; connections %lld open, %lld total, "

@@ -175,6 +175,7 @@ int dn_cli_control_call(const dn_cli_command *cmd, const char *base,
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "donut/" DN_VERSION_STRING);
   if (json_body)
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
   CURLcode c = curl_easy_perform(h);
