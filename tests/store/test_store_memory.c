@@ -276,6 +276,44 @@ static void random_workload(unsigned shards, uint64_t seed) {
   dn_store_free(s);
 }
 
+/* Against a model: with no eviction and no expiry, every read must return
+ * exactly what the model holds, through table growth and deletions. */
+static void test_matches_model(void **state) {
+  (void)state;
+  enum { KEYS = 3000, OPS = 60000 };
+  static int model[KEYS]; /* 0 = absent, else the version stored */
+  memset(model, 0, sizeof model);
+  dn_store *s = new_store(256u << 20, 2, false);
+  uint64_t r = 42;
+  char k[32], v[32];
+  for (int i = 1; i <= OPS; i++) {
+    int key = (int)(rng_next(&r) % KEYS), op = (int)(rng_next(&r) % 4);
+    snprintf(k, sizeof k, "model:%d", key);
+    if (op == 0) {
+      snprintf(v, sizeof v, "%d", i);
+      assert_int_equal(put(s, k, v, 0, DN_STORE_SET), 0);
+      model[key] = i;
+    } else if (op == 1) {
+      snprintf(v, sizeof v, "%d", i);
+      int rc = put(s, k, v, 0, DN_STORE_ADD);
+      assert_int_equal(rc, model[key] ? DN_EEXIST : 0);
+      if (!rc)
+        model[key] = i;
+    } else if (op == 2) {
+      assert_int_equal(dn__store_del(s, sl(k)), 0);
+      model[key] = 0;
+    }
+    snprintf(v, sizeof v, "%d", model[key]);
+    assert_value(s, k, model[key] ? v : NULL);
+  }
+  uint64_t live = 0;
+  for (int key = 0; key < KEYS; key++)
+    live += model[key] != 0;
+  assert_int_equal(stats(s).items, live);
+  assert_int_equal(stats(s).evictions, 0);
+  dn_store_free(s);
+}
+
 static void test_budget_random_workload(void **state) {
   (void)state;
   random_workload(1, 88172645463325252ull);
@@ -750,6 +788,7 @@ int main(void) {
       cmocka_unit_test(test_add_semantics),
       cmocka_unit_test(test_ttl_expiry),
       cmocka_unit_test(test_lru_order),
+      cmocka_unit_test(test_matches_model),
       cmocka_unit_test(test_budget_random_workload),
       cmocka_unit_test(test_too_big),
       cmocka_unit_test(test_blob_refs_survive_del_and_eviction),
