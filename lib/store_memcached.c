@@ -19,6 +19,13 @@
  * surfaced by libmemcached; memcached then drops the old value, so such an
  * item reads as a miss, never as stale data.
  *
+ * Batches stay small (MC_BATCH_ITEMS, MC_BATCH_BYTES) and the buffered
+ * handles' I/O watermarks are raised well above them: when more than about
+ * 64 KiB of buffered sets are outstanding, libmemcached 1.1.4 "purges"
+ * replies in the middle of a write and can then write to a closed socket,
+ * which trips an assert() (an abort) in Debian's build. With these limits
+ * the purge never runs.
+ *
  * Servers are never ejected from the ketama ring: when one fails, its keys
  * fail (reads miss, writes return errors) and libmemcached retries it after
  * retry_ms, instead of moving its keys to another server where stale
@@ -36,6 +43,10 @@
 #include "error.h"
 #include "store.h"
 #include "store_codec.h"
+
+/* A set_multi pipeline waits for replies after this many sets or bytes. */
+#define MC_BATCH_ITEMS 256
+#define MC_BATCH_BYTES ((size_t)1 << 20)
 
 /* memcached treats expirations above 30 days as absolute Unix times. */
 #define MC_RELATIVE_MAX (30 * 24 * 3600)
@@ -329,9 +340,10 @@ out:
   return rc;
 }
 
-/* Remembers one key per server that a pipelined batch touched. */
+/* A pipelined batch: one key per server it touched, and what is waiting
+ * for replies. */
 typedef struct mc_touched {
-  size_t count;
+  size_t count, pending, bytes;
   uint32_t server[DN__MAX_SERVERS];
   char key[DN__MAX_SERVERS][DN__SKEY_MAX + 1];
   size_t len[DN__MAX_SERVERS];
@@ -352,7 +364,7 @@ static void mc_touch_note(mc_touched *t, memcached_st *m, const char *k,
 }
 
 /* Sends what is buffered and waits for every reply (see the top). */
-static int mc_sync(mc_store *s, memcached_st *m, const mc_touched *t) {
+static int mc_sync(mc_store *s, memcached_st *m, mc_touched *t) {
   static const char probe[] = ":sync-never-stored";
   char k[DN__SKEY_MAX + 1];
   size_t kl = strlen(s->conf.ns);
@@ -369,6 +381,7 @@ static int mc_sync(mc_store *s, memcached_st *m, const mc_touched *t) {
     if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND && !rc)
       rc = mc_fail(s, r);
   }
+  t->count = t->pending = t->bytes = 0;
   return rc;
 }
 
@@ -385,10 +398,17 @@ static int mc_send_one(mc_store *s, memcached_st *m, dn_slice key,
                           s->conf.compress_threshold, s->conf.item_limit, enc);
   if (rc)
     return rc;
+  if (t->pending &&
+      (t->pending >= MC_BATCH_ITEMS || t->bytes + enc->len > MC_BATCH_BYTES))
+    rc = mc_sync(s, m, t);
+  if (rc)
+    return rc;
   memcached_return_t r = memcached_set(m, k, kl, enc->data, enc->len, exp, 0);
   if (r != MEMCACHED_BUFFERED && r != MEMCACHED_SUCCESS)
     return mc_fail(s, r);
   mc_touch_note(t, m, k, kl);
+  t->pending++;
+  t->bytes += enc->len;
   return 0;
 }
 
@@ -400,7 +420,7 @@ static int mc_set_multi(void *self, const dn_slice *keys,
   mc_touched *t = dn__malloc(sizeof *t);
   if (!t)
     return DN_ENOMEM;
-  t->count = 0;
+  t->count = t->pending = t->bytes = 0;
   dn__buf enc;
   dn__buf_init(&enc, 0);
   int rc = 0;
@@ -617,8 +637,16 @@ static int mc_open_handles(mc_store *s, const dn__hostport *hp, size_t n) {
   if (!s->bmaster)
     return DN_ENOMEM;
   mc_fix_clone(s->bmaster);
+  /* Far above what one batch leaves unanswered, so that libmemcached's
+   * purge never runs in the middle of a batch (see the top). */
+  uint64_t wm = 2 * (MC_BATCH_BYTES + (uint64_t)s->conf.item_limit);
   if (memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS,
-                             1) != MEMCACHED_SUCCESS)
+                             1) != MEMCACHED_SUCCESS ||
+      memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_IO_BYTES_WATERMARK,
+                             wm > UINT32_MAX ? UINT32_MAX : wm) !=
+          MEMCACHED_SUCCESS ||
+      memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK,
+                             4 * MC_BATCH_ITEMS) != MEMCACHED_SUCCESS)
     return DN_ESTORE;
   unsigned bsize = s->conf.pool_size / 4 ? s->conf.pool_size / 4 : 1;
   s->pool = memcached_pool_create(s->master, 1, s->conf.pool_size);

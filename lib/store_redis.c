@@ -39,6 +39,8 @@
 /* A set_multi batch: at most this many commands or buffered bytes. */
 #define RD_BATCH_CMDS 256
 #define RD_BATCH_BYTES ((size_t)1 << 20)
+/* Keys per MGET; longer reads are split into several pipelined MGETs. */
+#define RD_MGET_KEYS 512
 /* ZSCAN page size. */
 #define RD_SCAN_COUNT "512"
 
@@ -286,49 +288,6 @@ static int rd_acquire(rd_store *s, rd_link *l) {
   return rc;
 }
 
-/* ---- key lists ----------------------------------------------------------------
- */
-/* An argument vector: a command name, server keys, and room for `extra`
- * more arguments at the end. */
-typedef struct rd_argv {
-  const char **argv;
-  size_t *lens;
-  char *kbuf;
-  size_t argc;
-} rd_argv;
-
-static int rd_argv_build(rd_store *s, const char *cmd, char kind,
-                         const dn_slice *keys, size_t n, size_t extra,
-                         rd_argv *a) {
-  size_t m = 1 + n + extra;
-  size_t each = sizeof(char *) + sizeof(size_t) + DN__SKEY_MAX + 1;
-  if (m > SIZE_MAX / each || m > (size_t)INT32_MAX)
-    return DN_ENOMEM;
-  char *blk = dn__malloc(m * each);
-  if (!blk)
-    return DN_ENOMEM;
-  a->argv = (const char **)blk;
-  a->lens = (size_t *)(a->argv + m);
-  a->kbuf = (char *)(a->lens + m);
-  a->argv[0] = cmd;
-  a->lens[0] = strlen(cmd);
-  for (size_t i = 0; i < n; i++) {
-    char *k = a->kbuf + i * (DN__SKEY_MAX + 1);
-    if (dn__skey(k, &a->lens[1 + i], s->conf.ns, kind, keys[i], 1)) {
-      dn__free(blk);
-      return DN_ENOMEM;
-    }
-    a->argv[1 + i] = k;
-  }
-  a->argc = 1 + n;
-  return 0;
-}
-
-static void rd_argv_push(rd_argv *a, const char *p, size_t len) {
-  a->argv[a->argc] = p;
-  a->lens[a->argc++] = len;
-}
-
 /* ---- get_multi ----------------------------------------------------------------
  */
 static int rd_seq_get(void *self, uint64_t *out);
@@ -364,6 +323,69 @@ static int rd_take(rd_store *s, const redisReply *r, const dn_slice *keys,
   return 0;
 }
 
+/* Builds MGET commands of at most RD_MGET_KEYS keys each, back to back in
+ * one argument array (the sequence key ends the last one), and appends
+ * them: one round trip, but Redis serves other clients between them. */
+static int rd_append_mgets(rd_store *s, rd_link *l, const dn_slice *keys,
+                           size_t n, int with_seq, size_t chunks) {
+  size_t m = n + chunks + 1;
+  size_t each = sizeof(char *) + sizeof(size_t);
+  if (m > SIZE_MAX / (each + DN__SKEY_MAX + 1))
+    return DN_ENOMEM;
+  char *blk = dn__malloc(m * each + n * (DN__SKEY_MAX + 1));
+  if (!blk)
+    return DN_ENOMEM;
+  const char **argv = (const char **)blk;
+  size_t *lens = (size_t *)(argv + m);
+  char *kbuf = (char *)(lens + m);
+  int rc = 0;
+  for (size_t c = 0, i = 0, pos = 0; !rc && c < chunks; c++) {
+    size_t start = pos;
+    argv[pos] = "MGET";
+    lens[pos++] = 4;
+    for (size_t end = i + RD_MGET_KEYS; !rc && i < n && i < end; i++, pos++) {
+      char *k = kbuf + i * (DN__SKEY_MAX + 1);
+      rc = dn__skey(k, &lens[pos], s->conf.ns, DN__SKEY_VALUE, keys[i], 1);
+      argv[pos] = k;
+    }
+    if (with_seq && c + 1 == chunks) {
+      argv[pos] = s->seq_key;
+      lens[pos++] = s->seq_len;
+    }
+    if (!rc)
+      rc = rd_append(l, (int)(pos - start), argv + start, lens + start);
+  }
+  dn__free(blk);
+  return rc;
+}
+
+static int rd_mget(rd_store *s, const dn_slice *keys, size_t n,
+                   dn_blob **out, uint64_t *seq, int *seq_state) {
+  size_t chunks = (n + RD_MGET_KEYS - 1) / RD_MGET_KEYS;
+  redisReply **rep = dn__calloc(chunks, sizeof *rep);
+  if (!rep)
+    return DN_ENOMEM;
+  rd_link l;
+  int rc = rd_acquire(s, &l);
+  if (!rc)
+    rc = rd_append_mgets(s, &l, keys, n, seq != NULL, chunks);
+  if (!rc)
+    rc = rd_exec(s, &l, rep, chunks);
+  for (size_t c = 0; !rc && c < chunks; c++) {
+    size_t start = c * RD_MGET_KEYS;
+    size_t cnt = n - start < RD_MGET_KEYS ? n - start : RD_MGET_KEYS;
+    rc = rd_take(s, rep[c], keys + start, cnt, out + start,
+                 c + 1 == chunks ? seq : NULL, seq_state);
+    if (rc == DN_ESTORE)
+      rd_fail(s, &l, rc); /* a reply of the wrong shape */
+  }
+  rd_free_replies(rep, chunks);
+  dn__free(rep);
+  if (l.c)
+    rd_release(s, &l);
+  return rc;
+}
+
 static int rd_get_multi(void *self, const dn_slice *keys, size_t n,
                         dn_blob **out, uint64_t *seq) {
   rd_store *s = self;
@@ -373,30 +395,10 @@ static int rd_get_multi(void *self, const dn_slice *keys, size_t n,
     return DN_EINVAL;
   if (n == 0)
     return seq ? rd_seq_get(s, seq) : 0;
-  rd_argv a;
-  int rc = rd_argv_build(s, "MGET", DN__SKEY_VALUE, keys, n, 1, &a);
-  if (rc)
-    return rc;
-  if (seq)
-    rd_argv_push(&a, s->seq_key, s->seq_len);
-  rd_link l;
-  redisReply *rep = NULL;
   int seq_state = 0;
-  rc = rd_acquire(s, &l);
-  if (!rc)
-    rc = rd_append(&l, (int)a.argc, a.argv, a.lens);
-  if (!rc)
-    rc = rd_exec(s, &l, &rep, 1);
-  if (!rc)
-    rc = rd_take(s, rep, keys, n, out, seq, &seq_state);
-  if (rc == DN_ESTORE && rep)
-    rd_fail(s, &l, rc);
-  rd_free_replies(&rep, 1);
-  if (l.c)
-    rd_release(s, &l);
+  int rc = rd_mget(s, keys, n, out, seq, &seq_state);
   if (!rc && seq && seq_state)
     rc = rd_seq_get(s, seq);
-  dn__free(a.argv);
   size_t hits = 0;
   for (size_t i = 0; i < n; i++) {
     if (rc) {
@@ -541,15 +543,20 @@ static int rd_del(void *self, dn_slice key) {
   rd_store *s = self;
   if (!dn__keys_ok(&key, 1))
     return DN_EINVAL;
-  rd_argv a;
-  int rc = rd_argv_build(s, "UNLINK", DN__SKEY_VALUE, &key, 1, 0, &a);
+  char k[DN__SKEY_MAX + 1];
+  size_t kl;
+  int rc = dn__skey(k, &kl, s->conf.ns, DN__SKEY_VALUE, key, 1);
   if (rc)
     return rc;
+  /* UNLINK frees a large value in the background, not in Redis's loop. */
+  const char *argv[2] = {"UNLINK", k};
+  size_t lens[2] = {6, kl};
   rd_link l;
   redisReply *rep = NULL;
   rc = rd_acquire(s, &l);
-  if (!rc)
-    rc = rd_append(&l, (int)a.argc, a.argv, a.lens);
+  if (rc)
+    return rc;
+  rc = rd_append(&l, 2, argv, lens);
   if (!rc)
     rc = rd_exec(s, &l, &rep, 1);
   if (!rc && rep->type != REDIS_REPLY_INTEGER) {
@@ -557,9 +564,7 @@ static int rd_del(void *self, dn_slice key) {
     rc = DN_ESTORE;
   }
   rd_free_replies(&rep, 1);
-  if (l.c)
-    rd_release(s, &l);
-  dn__free(a.argv);
+  rd_release(s, &l);
   return rc;
 }
 
