@@ -915,6 +915,56 @@ static void test_ketama_placement(void **state) {
   dn_store_free(st);
 }
 
+/* With one of two servers down, the other one's keys are still served. */
+static void test_one_server_down(void **state) {
+  (void)state;
+  dn_test_server a, b;
+  assert_int_equal(start_or_report(&a, DN_TEST_MEMCACHED, NULL), 0);
+  assert_int_equal(start_or_report(&b, DN_TEST_MEMCACHED, NULL), 0);
+  char addrs[80];
+  snprintf(addrs, sizeof addrs, "%s,%s", a.addr, b.addr);
+  dn_store_shared_options o = fast_fail();
+  dn_store *st = NULL;
+  assert_int_equal(dn_store_memcached_new(addrs, &o, &st, NULL), 0);
+  enum { N = 40 };
+  char names[N][16];
+  dn_slice keys[N];
+  dn_blob *out[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "half-%d", i);
+    keys[i] = S(names[i]);
+    assert_int_equal(put(st, keys[i], names[i], 0, DN_STORE_SET), 0);
+  }
+  dn_test_server_kill(&b);
+  dn_store_stats before = stats(st);
+  uint64_t seq;
+  int rc = dn__store_get_multi(st, keys, N, out, &seq);
+  size_t hits = 0;
+  for (int i = 0; i < N; i++) {
+    if (out[i])
+      assert_memory_equal(dn_blob_data(out[i]), names[i], strlen(names[i]));
+    hits += out[i] != NULL;
+    dn_blob_unref(out[i]);
+  }
+  /* Either the sequence lived on the dead server (the whole read fails,
+   * as it must: no sequence, no answer) or the live keys are served. */
+  if (rc == 0)
+    assert_true(hits > 0 && hits < N);
+  else
+    assert_int_equal(hits, 0);
+  assert_true(stats(st).errors > before.errors);
+  assert_int_equal(dn__store_get_multi(st, keys, N, out, NULL), 0);
+  hits = 0;
+  for (int i = 0; i < N; i++) {
+    hits += out[i] != NULL;
+    dn_blob_unref(out[i]);
+  }
+  assert_true(hits > 0 && hits < N);
+  dn_store_free(st);
+  dn_test_server_stop(&a);
+  dn_test_server_stop(&b);
+}
+
 static void test_memcached_has_no_index(void **state) {
   backend *b = *state;
   dn_strings m = {0};
@@ -1041,6 +1091,7 @@ int main(void) {
       BOTH(test_server_hangs),
       BOTH(test_out_of_memory),
       MC(test_ketama_placement),
+      MC(test_one_server_down),
       MC(test_memcached_has_no_index),
       RD(test_redis_index),
       RD(test_redis_big_index_is_scanned),
