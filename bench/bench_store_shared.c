@@ -38,9 +38,9 @@ static void make_value(char *p, int html) {
   unsigned seed = 12345;
   for (size_t i = 0; i < VALUE_LEN; i++) {
     seed = seed * 1103515245u + 12345u;
-    p[i] = html ? "<li class=\"item\">Item #</li>\n0123456789"[(seed >> 16) %
-                                                               38]
-                : (char)(seed >> 16);
+    p[i] = html
+               ? "<li class=\"item\">Item #</li>\n0123456789"[(seed >> 16) % 38]
+               : (char)(seed >> 16);
   }
 }
 
@@ -109,8 +109,8 @@ static void run_one(const char *name, dn_store *st, raw_client *c, int html,
   time_store(st, key, n / 10 + 1); /* warm up both paths */
   time_raw(c, k, kl, n / 10 + 1);
   double s = time_store(st, key, n), r = time_raw(c, k, kl, n);
-  printf("%-10s %-6s store %8.0f ns/op   raw %8.0f ns/op   ratio %.2f\n",
-         name, html ? "html" : "noise", s, r, s / r);
+  printf("%-10s %-6s store %8.0f ns/op   raw %8.0f ns/op   ratio %.2f\n", name,
+         html ? "html" : "noise", s, r, s / r);
 }
 
 static int bench_memcached(const char *addr, long n) {

@@ -64,7 +64,8 @@ static void round_trip(const char *p, size_t n) {
   if (dn__codec_encode(NULL, key, p + klen, n - klen, 64, SIZE_MAX, &enc) != 0)
     abort();
   dn_blob *b = NULL;
-  if (dn__codec_decode(NULL, enc.data, enc.len, key, (size_t)1 << 20, &b) != 0 ||
+  if (dn__codec_decode(NULL, enc.data, enc.len, key, (size_t)1 << 20, &b) !=
+          0 ||
       dn_blob_len(b) != n - klen ||
       (n - klen && memcmp(dn_blob_data(b), p + klen, n - klen) != 0))
     abort();

@@ -87,8 +87,8 @@ static void zc_give(dn__zcache *z, int kind, void *ctx) {
     ZSTD_freeCCtx(ctx);
 }
 
-static size_t zc_compress(dn__zcache *z, char *dst, size_t cap,
-                          const char *src, size_t len) {
+static size_t zc_compress(dn__zcache *z, char *dst, size_t cap, const char *src,
+                          size_t len) {
   ZSTD_CCtx *c = zc_take(z, ZC_C);
   if (!c && !(c = ZSTD_createCCtx()))
     return (size_t)-1; /* an error for ZSTD_isError(): store it raw */
@@ -133,8 +133,8 @@ static int codec_body(dn__zcache *zc, const char *payload, size_t len,
   return 0;
 }
 
-int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload, size_t len,
-                     size_t threshold, size_t limit, dn__buf *out) {
+int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload,
+                     size_t len, size_t threshold, size_t limit, dn__buf *out) {
   dn__buf_truncate(out, 0);
   if (len > DN__CODEC_MAX_PAYLOAD || key.len > UINT32_MAX ||
       key.len > DN__CODEC_MAX_PAYLOAD)
@@ -164,8 +164,8 @@ out:
   return rc;
 }
 
-static int codec_inflate(dn__zcache *zc, const char *z, size_t zlen,
-                         size_t len, dn_blob **out) {
+static int codec_inflate(dn__zcache *zc, const char *z, size_t zlen, size_t len,
+                         dn_blob **out) {
   unsigned long long claimed = ZSTD_getFrameContentSize(z, zlen);
   if (claimed != len || ZSTD_findFrameCompressedSize(z, zlen) != zlen)
     return DN_ECORRUPT;
@@ -303,7 +303,8 @@ int dn__shared_conf_init(dn__shared_conf *conf,
   memset(&o, 0, sizeof o);
   if (opts)
     o = *opts;
-  const char *ns = o.key_namespace ? o.key_namespace : DN_STORE_SHARED_NAMESPACE;
+  const char *ns =
+      o.key_namespace ? o.key_namespace : DN_STORE_SHARED_NAMESPACE;
   int rc = ns_check(ns, err);
   if (rc)
     return rc;

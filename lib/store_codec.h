@@ -48,8 +48,8 @@ void dn__zcache_free(dn__zcache *z);
  * are compressed when that makes them smaller. Returns 0, DN_ETOOBIG
  * (encoding longer than `limit`, or payload over DN__CODEC_MAX_PAYLOAD) or
  * DN_ENOMEM; on failure `out` is empty. */
-int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload, size_t len,
-                     size_t threshold, size_t limit, dn__buf *out);
+int dn__codec_encode(dn__zcache *zc, dn_slice key, const char *payload,
+                     size_t len, size_t threshold, size_t limit, dn__buf *out);
 
 /* Decodes a value read under `key`. On success *out is an owned blob with
  * the payload. Returns DN_ECORRUPT (bad magic, version, flags, lengths,

@@ -52,8 +52,8 @@ static int parse_port(const char *s, size_t len, size_t at, const char *what,
 /* Splits "[v6]:port", "[v6]", "host:port" or "host" at offset `at` of the
  * whole setting. */
 static int parse_hostport(const char *s, size_t len, size_t at,
-                          const char *what, unsigned defport,
-                          dn__hostport *hp, dn_error *err) {
+                          const char *what, unsigned defport, dn__hostport *hp,
+                          dn_error *err) {
   size_t hlen, i = 0;
   const char *host = s;
   if (len && s[0] == '[') {
@@ -86,8 +86,7 @@ static int parse_hostport(const char *s, size_t len, size_t at,
   if (i == len)
     return 0;
   if (s[i] != ':')
-    return dn__error_set(err, DN_ECONFIG, at + i, "%s: expected ':port'",
-                         what);
+    return dn__error_set(err, DN_ECONFIG, at + i, "%s: expected ':port'", what);
   if (memchr(s + i + 1, ':', len - i - 1))
     return dn__error_set(err, DN_ECONFIG, at + i,
                          "%s: too many ':' (write IPv6 addresses as [addr])",
@@ -132,8 +131,8 @@ int dn__parse_servers(const char *s, const char *what, dn__hostport *out,
     if (b == e)
       return dn__error_set(err, DN_ECONFIG, b, "%s: empty server entry", what);
     if (n == DN__MAX_SERVERS)
-      return dn__error_set(err, DN_ECONFIG, b, "%s: more than %d servers",
-                           what, DN__MAX_SERVERS);
+      return dn__error_set(err, DN_ECONFIG, b, "%s: more than %d servers", what,
+                           DN__MAX_SERVERS);
     int rc = parse_server(s + b, e - b, b, what, &out[n], err);
     if (rc)
       return rc;
@@ -179,8 +178,7 @@ static int pct_decode(const char *s, size_t len, size_t at, const char *what,
     }
     if (c == '\0' || o + 1 >= cap)
       return dn__error_set(err, DN_ECONFIG, at + i,
-                           "%s: user or password too long or has a NUL",
-                           what);
+                           "%s: user or password too long or has a NUL", what);
     out[o++] = c;
   }
   out[o] = '\0';
@@ -191,8 +189,7 @@ static int parse_db(const char *s, size_t len, size_t at, const char *what,
                     long *db, dn_error *err) {
   long v = 0;
   if (len > 9)
-    return dn__error_set(err, DN_ECONFIG, at, "%s: db number too large",
-                         what);
+    return dn__error_set(err, DN_ECONFIG, at, "%s: db number too large", what);
   for (size_t i = 0; i < len; i++) {
     if (s[i] < '0' || s[i] > '9')
       return dn__error_set(err, DN_ECONFIG, at + i,
@@ -204,13 +201,11 @@ static int parse_db(const char *s, size_t len, size_t at, const char *what,
 }
 
 static int parse_userinfo(const char *s, size_t len, size_t at,
-                          const char *what, dn__redis_url *out,
-                          dn_error *err) {
+                          const char *what, dn__redis_url *out, dn_error *err) {
   const char *colon = memchr(s, ':', len);
   if (!colon)
     return dn__error_set(err, DN_ECONFIG, at,
-                         "%s: expected [user]:password@ before the host",
-                         what);
+                         "%s: expected [user]:password@ before the host", what);
   size_t ul = (size_t)(colon - s);
   int rc = pct_decode(s, ul, at, what, out->user, sizeof out->user, err);
   if (rc)

@@ -102,8 +102,7 @@ static void mc_fix_clone(memcached_st *m) {
     memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
 }
 
-static memcached_st *mc_acquire(mc_store *s, memcached_pool_st *pool,
-                                int *rc) {
+static memcached_st *mc_acquire(mc_store *s, memcached_pool_st *pool, int *rc) {
   uint32_t ms = 2 * (s->conf.connect_timeout_ms + s->conf.io_timeout_ms);
   if (ms < 1000)
     ms = 1000;
@@ -128,8 +127,8 @@ typedef struct mc_ent {
 } mc_ent;
 
 typedef struct mc_req {
-  size_t m;         /* keys sent: n, plus the sequence key */
-  mc_ent *sorted;   /* by server key, for matching replies */
+  size_t m;       /* keys sent: n, plus the sequence key */
+  mc_ent *sorted; /* by server key, for matching replies */
   const char **ptrs;
   size_t *lens;
   char *kbuf;
@@ -212,9 +211,9 @@ static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
   size_t vl = memcached_result_length(r);
   const mc_ent *e = mc_req_find(q, memcached_result_key_value(r),
                                 memcached_result_key_length(r));
-  for (; e && e < q->sorted + q->m &&
-         e->len == memcached_result_key_length(r) &&
-         memcmp(e->p, memcached_result_key_value(r), e->len) == 0;
+  for (;
+       e && e < q->sorted + q->m && e->len == memcached_result_key_length(r) &&
+       memcmp(e->p, memcached_result_key_value(r), e->len) == 0;
        e++) {
     if (e->idx == n) {
       if (mc_parse_seq(v, vl, &g->seq) == 0)
@@ -225,8 +224,8 @@ static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
     }
     if (out[e->idx])
       continue;
-    int rc = dn__codec_decode(&s->zc, v, vl, keys[e->idx], DN__CODEC_MAX_PAYLOAD,
-                              &out[e->idx]);
+    int rc = dn__codec_decode(&s->zc, v, vl, keys[e->idx],
+                              DN__CODEC_MAX_PAYLOAD, &out[e->idx]);
     if (rc == DN_ENOMEM)
       g->rc = rc;
     else if (rc)
@@ -246,8 +245,7 @@ static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
   int rc = 0;
   while (memcached_fetch_result(m, &res, &r))
     mc_take(s, q, keys, n, &res, out, g);
-  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND &&
-      r != MEMCACHED_SUCCESS)
+  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS)
     rc = mc_fail(s, r);
   memcached_result_free(&res);
   return rc ? rc : g->rc;
@@ -539,7 +537,8 @@ static int mc_seq_bump(void *self, uint64_t *out) {
     return rc;
   for (int attempt = 0; attempt < 4; attempt++) {
     uint64_t v = 0;
-    memcached_return_t r = memcached_increment(m, s->seq_key, s->seq_len, 1, &v);
+    memcached_return_t r =
+        memcached_increment(m, s->seq_key, s->seq_len, 1, &v);
     DN__COUNT(&s->ctr, round_trips, 1);
     if (r == MEMCACHED_SUCCESS) {
       *out = v;

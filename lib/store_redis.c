@@ -121,8 +121,7 @@ static int rd_flush(redisContext *c) {
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
-      return errno == EAGAIN || errno == EWOULDBLOCK ? DN_ETIMEDOUT
-                                                      : DN_ESTORE;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? DN_ETIMEDOUT : DN_ESTORE;
     off += (size_t)w;
   }
   sdsclear(c->obuf);
@@ -167,7 +166,8 @@ static int is_status(const redisReply *r, const char *text) {
   return r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, text) == 0;
 }
 
-/* ---- the pool -----------------------------------------------------------------
+/* ---- the pool
+ * -----------------------------------------------------------------
  */
 /* AUTH and SELECT in one round trip on a fresh connection. */
 static int rd_handshake(rd_store *s, rd_link *l) {
@@ -242,8 +242,8 @@ static void rd_release(rd_store *s, rd_link *l) {
 /* Waits for a free slot. Returns 1 (take an idle context), 2 (open a new
  * one) or a negative error; called and returns with the mutex held. */
 static int rd_wait_slot(rd_store *s) {
-  uint64_t wait = 2 * ((uint64_t)s->conf.connect_timeout_ms +
-                       s->conf.io_timeout_ms);
+  uint64_t wait =
+      2 * ((uint64_t)s->conf.connect_timeout_ms + s->conf.io_timeout_ms);
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += (time_t)(wait / 1000);
@@ -288,7 +288,8 @@ static int rd_acquire(rd_store *s, rd_link *l) {
   return rc;
 }
 
-/* ---- get_multi ----------------------------------------------------------------
+/* ---- get_multi
+ * ----------------------------------------------------------------
  */
 static int rd_seq_get(void *self, uint64_t *out);
 
@@ -359,8 +360,8 @@ static int rd_append_mgets(rd_store *s, rd_link *l, const dn_slice *keys,
   return rc;
 }
 
-static int rd_mget(rd_store *s, const dn_slice *keys, size_t n,
-                   dn_blob **out, uint64_t *seq, int *seq_state) {
+static int rd_mget(rd_store *s, const dn_slice *keys, size_t n, dn_blob **out,
+                   uint64_t *seq, int *seq_state) {
   size_t chunks = (n + RD_MGET_KEYS - 1) / RD_MGET_KEYS;
   redisReply **rep = dn__calloc(chunks, sizeof *rep);
   if (!rep)
@@ -414,7 +415,8 @@ static int rd_get_multi(void *self, const dn_slice *keys, size_t n,
   return rc;
 }
 
-/* ---- writes ---------------------------------------------------------------------
+/* ---- writes
+ * ---------------------------------------------------------------------
  */
 /* Appends "SET key value [PX ttl] [NX]". `num` holds the ttl's digits. */
 static int rd_append_set(rd_link *l, const char *k, size_t kl,
@@ -568,7 +570,8 @@ static int rd_del(void *self, dn_slice key) {
   return rc;
 }
 
-/* ---- the invalidation sequence ------------------------------------------------
+/* ---- the invalidation sequence
+ * ------------------------------------------------
  */
 /* Runs MULTI; SET seq <random> NX; <cmd> seq; EXEC in one round trip, so a
  * lost sequence is recreated at a random value atomically with the read
@@ -577,8 +580,8 @@ static int rd_del(void *self, dn_slice key) {
 static int rd_seq_tx(rd_store *s, rd_link *l, const char *cmd,
                      redisReply **exec, const redisReply **res) {
   char num[24];
-  int nl = snprintf(num, sizeof num, "%llu",
-                    (unsigned long long)dn__seq_start());
+  int nl =
+      snprintf(num, sizeof num, "%llu", (unsigned long long)dn__seq_start());
   const char *multi[1] = {"MULTI"}, *exe[1] = {"EXEC"};
   size_t multi_l[1] = {5}, exe_l[1] = {4};
   const char *set[4] = {"SET", s->seq_key, num, "NX"};
@@ -657,7 +660,8 @@ static int rd_seq_bump(void *self, uint64_t *out) {
   return rd_seq_op(self, "INCR", out);
 }
 
-/* ---- the index --------------------------------------------------------------------
+/* ---- the index
+ * --------------------------------------------------------------------
  */
 /* ZADD GT keeps each member's latest deadline, ZREMRANGEBYSCORE trims the
  * expired ones, and PEXPIREAT NX then GT makes the key live exactly as
@@ -674,10 +678,10 @@ static int rd_index_add(void *self, dn_slice key, dn_slice member,
     return rc;
   uint64_t now = wall_ms();
   uint64_t deadline = now + (ttl_ms ? ttl_ms : s->conf.index_ttl_ms);
-  size_t nl = (size_t)snprintf(now_s, sizeof now_s, "%llu",
-                               (unsigned long long)now);
-  size_t dl = (size_t)snprintf(dl_s, sizeof dl_s, "%llu",
-                               (unsigned long long)deadline);
+  size_t nl =
+      (size_t)snprintf(now_s, sizeof now_s, "%llu", (unsigned long long)now);
+  size_t dl =
+      (size_t)snprintf(dl_s, sizeof dl_s, "%llu", (unsigned long long)deadline);
   const char *zadd[5] = {"ZADD", k, "GT", dl_s, member.ptr ? member.ptr : ""};
   size_t zadd_l[5] = {4, kl, 2, dl, member.len};
   const char *trim[4] = {"ZREMRANGEBYSCORE", k, "-inf", now_s};
@@ -789,9 +793,8 @@ static int rd_members_finish(rd_members *m, dn_strings *out) {
 static int rd_scan_page(const redisReply *r, uint64_t now, rd_members *m,
                         char cursor[32]) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-      r->element[0]->type != REDIS_REPLY_STRING ||
-      r->element[0]->len >= 32 || r->element[1]->type != REDIS_REPLY_ARRAY ||
-      r->element[1]->elements % 2)
+      r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
+      r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2)
     return DN_ESTORE;
   memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
   const redisReply *items = r->element[1];
@@ -852,7 +855,8 @@ static int rd_index_members(void *self, dn_slice key, dn_strings *out) {
   return rc;
 }
 
-/* ---- life cycle -------------------------------------------------------------------
+/* ---- life cycle
+ * -------------------------------------------------------------------
  */
 static int rd_stats(void *self, dn_store_stats *out) {
   dn__shared_counters_get(&((rd_store *)self)->ctr, out);

@@ -21,9 +21,9 @@ static void encode_ok(dn_slice key, const char *p, size_t n, size_t thr,
 static void decode_eq(const dn__buf *enc, dn_slice key, const char *p,
                       size_t n) {
   dn_blob *b = NULL;
-  assert_int_equal(
-      dn__codec_decode(NULL, enc->data, enc->len, key, DN__CODEC_MAX_PAYLOAD, &b),
-      0);
+  assert_int_equal(dn__codec_decode(NULL, enc->data, enc->len, key,
+                                    DN__CODEC_MAX_PAYLOAD, &b),
+                   0);
   assert_int_equal(dn_blob_len(b), n);
   if (n)
     assert_memory_equal(dn_blob_data(b), p, n);
@@ -79,10 +79,12 @@ static void test_other_key_is_not_found(void **state) {
   dn__buf e;
   encode_ok(S("alpha"), "v", 1, 1024, &e);
   dn_blob *b = NULL;
-  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("alphb"), 1 << 20, &b),
-                   DN_ENOTFOUND);
-  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("alph"), 1 << 20, &b),
-                   DN_ENOTFOUND);
+  assert_int_equal(
+      dn__codec_decode(NULL, e.data, e.len, S("alphb"), 1 << 20, &b),
+      DN_ENOTFOUND);
+  assert_int_equal(
+      dn__codec_decode(NULL, e.data, e.len, S("alph"), 1 << 20, &b),
+      DN_ENOTFOUND);
   assert_null(b);
   dn__buf_free(&e);
 }
@@ -160,24 +162,29 @@ static void test_payload_limit_on_decode(void **state) {
   assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 99999, &b),
                    DN_ECORRUPT);
   assert_null(b);
-  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 100000, &b), 0);
+  assert_int_equal(dn__codec_decode(NULL, e.data, e.len, S("k"), 100000, &b),
+                   0);
   dn_blob_unref(b);
   dn__buf_free(&e);
 }
 
 static void test_foreign_values_are_corrupt(void **state) {
   (void)state;
-  const char *foreign[] = {"", "1", "12345678901234567890",
+  const char *foreign[] = {"",
+                           "1",
+                           "12345678901234567890",
                            "{\"json\": true, \"padding\": \"xxxxxxxxxxxx\"}",
-                           "DNUT", "DNUT\x01\x00\x00\x00"};
+                           "DNUT",
+                           "DNUT\x01\x00\x00\x00"};
   dn_blob *b = NULL;
   for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++)
-    assert_int_equal(dn__codec_decode(NULL, foreign[i], strlen(foreign[i]), S("k"),
-                                      1 << 20, &b),
+    assert_int_equal(dn__codec_decode(NULL, foreign[i], strlen(foreign[i]),
+                                      S("k"), 1 << 20, &b),
                      DN_ECORRUPT);
   char zeros[64] = {0};
-  assert_int_equal(dn__codec_decode(NULL, zeros, sizeof zeros, S(""), 1 << 20, &b),
-                   DN_ECORRUPT);
+  assert_int_equal(
+      dn__codec_decode(NULL, zeros, sizeof zeros, S(""), 1 << 20, &b),
+      DN_ECORRUPT);
   assert_null(b);
 }
 
@@ -210,7 +217,8 @@ static int encode_decode_once(void *ud) {
     text[i] = "abc"[i % 3];
   dn__buf e;
   dn__buf_init(&e, 0);
-  int rc = dn__codec_encode(NULL, S("key"), text, sizeof text, 1024, 1 << 20, &e);
+  int rc =
+      dn__codec_encode(NULL, S("key"), text, sizeof text, 1024, 1 << 20, &e);
   dn_blob *b = NULL;
   if (!rc)
     rc = dn__codec_decode(NULL, e.data, e.len, S("key"), 1 << 20, &b);
@@ -231,8 +239,7 @@ static void test_server_keys(void **state) {
   (void)state;
   char k[DN__SKEY_MAX + 1], k2[DN__SKEY_MAX + 1];
   size_t kl, kl2;
-  assert_int_equal(dn__skey(k, &kl, "donut", 'v', S("app://self/a?b=1"), 0),
-                   0);
+  assert_int_equal(dn__skey(k, &kl, "donut", 'v', S("app://self/a?b=1"), 0), 0);
   assert_string_equal(k, "donut:v:app://self/a?b=1");
   /* A space is fine for redis, not for memcached. */
   assert_int_equal(dn__skey(k, &kl, "ns", 'v', S("a b"), 1), 0);
@@ -275,8 +282,7 @@ static void test_parse_seq(void **state) {
   assert_int_equal(v, 0);
   assert_int_equal(dn__parse_seq("18446744073709551615", 20, &v), 0);
   assert_true(v == UINT64_MAX);
-  assert_int_equal(dn__parse_seq("18446744073709551616", 20, &v),
-                   DN_ECORRUPT);
+  assert_int_equal(dn__parse_seq("18446744073709551616", 20, &v), DN_ECORRUPT);
   assert_int_equal(dn__parse_seq("", 0, &v), DN_ECORRUPT);
   assert_int_equal(dn__parse_seq("-1", 2, &v), DN_ECORRUPT);
   assert_int_equal(dn__parse_seq("12 ", 3, &v), DN_ECORRUPT);
@@ -293,7 +299,8 @@ static void test_options(void **state) {
   assert_int_equal(c.item_limit, DN_STORE_SHARED_ITEM_LIMIT);
   assert_int_equal(c.io_timeout_ms, DN_STORE_SHARED_IO_TIMEOUT_MS);
   dn_store_shared_options o = {0};
-  const char *bad[] = {"", "has space", "a:b", "toolong-toolong-toolong-"
+  const char *bad[] = {"", "has space", "a:b",
+                       "toolong-toolong-toolong-"
                        "toolong-toolong-toolong-toolong-toolong-x"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     o.key_namespace = bad[i];

@@ -94,8 +94,8 @@ static void test_memcached_from_env(void **state) {
   open_check(NULL, "memcached", want);
   snprintf(two, sizeof two, "%s, %s", g_mc.addr, g_mc2.addr);
   setenv("MEMCACHED_ADDR", two, 1);
-  snprintf(want, sizeof want, "memcached, 2 servers, ketama: %s,%s",
-           g_mc.addr, g_mc2.addr);
+  snprintf(want, sizeof want, "memcached, 2 servers, ketama: %s,%s", g_mc.addr,
+           g_mc2.addr);
   open_check(NULL, "memcached", want);
   setenv("DONUT_STORE", "memcached", 1);
   open_check(NULL, "memcached", want);
@@ -110,8 +110,7 @@ static void test_redis_from_env_hides_password(void **state) {
   char desc[200];
   setenv("REDIS_URL", "redis://:hunter2@cache.internal:6380/4", 1);
   assert_int_equal(dn_store_from_env(NULL, &st, desc, sizeof desc, NULL), 0);
-  assert_string_equal(desc,
-                      "redis, db 4, with password: cache.internal:6380");
+  assert_string_equal(desc, "redis, db 4, with password: cache.internal:6380");
   assert_null(strstr(desc, "hunter2"));
   dn_store_free(st);
   snprintf(url, sizeof url, "%s/2", g_rd.url);
@@ -211,8 +210,7 @@ static void test_malformed_values(void **state) {
     dn_error err = {0};
     int rc = dn_store_from_env(NULL, &st, NULL, 0, &err);
     if (rc != DN_ECONFIG)
-      fail_msg("%s=%s gave %s", cases[i].var, cases[i].value,
-               dn_err_name(rc));
+      fail_msg("%s=%s gave %s", cases[i].var, cases[i].value, dn_err_name(rc));
     assert_null(st);
     assert_int_equal(err.code, DN_ECONFIG);
     assert_non_null(strstr(err.text, strcmp(cases[i].var, "DONUT_STORE")
@@ -242,10 +240,9 @@ static void test_address_forms(void **state) {
                    DN_ECONFIG);
   assert_int_equal(err.position, 10);
   dn__redis_url u;
-  assert_int_equal(
-      dn__parse_redis_url("REDIS://al%69ce:p%40ss:w@[::1]:7000/15", "X", &u,
-                          &err),
-      0);
+  assert_int_equal(dn__parse_redis_url("REDIS://al%69ce:p%40ss:w@[::1]:7000/15",
+                                       "X", &u, &err),
+                   0);
   assert_string_equal(u.user, "alice");
   assert_string_equal(u.password, "p@ss:w");
   assert_string_equal(u.hp.host, "::1");
@@ -280,8 +277,7 @@ static void test_constructors_reject_bad_input(void **state) {
   assert_non_null(strstr(err.text, "servers"));
   dn_store_shared_options o = {0};
   o.key_namespace = "no:colons";
-  assert_int_equal(dn_store_redis_new("redis://h", &o, &st, &err),
-                   DN_ECONFIG);
+  assert_int_equal(dn_store_redis_new("redis://h", &o, &st, &err), DN_ECONFIG);
   assert_null(st);
 }
 

@@ -99,21 +99,23 @@ static size_t skey(const backend *b, dn_slice key, char kind, char *out) {
 }
 
 /* Writes raw bytes under a server key, behind the store's back. */
-static void raw_put(const backend *b, const char *k, size_t kl,
-                    const void *v, size_t vl) {
+static void raw_put(const backend *b, const char *k, size_t kl, const void *v,
+                    size_t vl) {
   size_t cap = kl + vl + 128;
   char *cmd = malloc(cap), reply[256];
-  int n = b->kind == DN_TEST_MEMCACHED
-              ? snprintf(cmd, cap, "set %.*s 0 0 %zu\r\n", (int)kl, k, vl)
-              : snprintf(cmd, cap, "*3\r\n$3\r\nSET\r\n$%zu\r\n%.*s\r\n$%zu\r\n",
-                         kl, (int)kl, k, vl);
+  int n =
+      b->kind == DN_TEST_MEMCACHED
+          ? snprintf(cmd, cap, "set %.*s 0 0 %zu\r\n", (int)kl, k, vl)
+          : snprintf(cmd, cap, "*3\r\n$3\r\nSET\r\n$%zu\r\n%.*s\r\n$%zu\r\n",
+                     kl, (int)kl, k, vl);
   memcpy(cmd + n, v, vl);
   memcpy(cmd + n + vl, "\r\n", 2);
-  int got = dn_test_server_send(b->srv, cmd, (size_t)n + vl + 2, reply,
-                                sizeof reply);
+  int got =
+      dn_test_server_send(b->srv, cmd, (size_t)n + vl + 2, reply, sizeof reply);
   free(cmd);
   assert_true(got > 0);
-  assert_true(strncmp(reply, "STORED", 6) == 0 || strncmp(reply, "+OK", 3) == 0);
+  assert_true(strncmp(reply, "STORED", 6) == 0 ||
+              strncmp(reply, "+OK", 3) == 0);
 }
 
 static void raw_del(const backend *b, const char *k, size_t kl) {
@@ -122,21 +124,21 @@ static void raw_del(const backend *b, const char *k, size_t kl) {
               ? snprintf(cmd, sizeof cmd, "delete %.*s\r\n", (int)kl, k)
               : snprintf(cmd, sizeof cmd, "*2\r\n$3\r\nDEL\r\n$%zu\r\n%.*s\r\n",
                          kl, (int)kl, k);
-  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply,
-                                  sizeof reply) > 0);
+  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply, sizeof reply) >
+              0);
 }
 
 /* The length of the raw value under a server key, or -1. */
 static long raw_len(const backend *b, const char *k, size_t kl) {
   char cmd[512], reply[512];
   long len = -1;
-  int n = b->kind == DN_TEST_MEMCACHED
-              ? snprintf(cmd, sizeof cmd, "get %.*s\r\n", (int)kl, k)
-              : snprintf(cmd, sizeof cmd,
-                         "*2\r\n$6\r\nSTRLEN\r\n$%zu\r\n%.*s\r\n", kl,
-                         (int)kl, k);
-  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply,
-                                  sizeof reply) > 0);
+  int n =
+      b->kind == DN_TEST_MEMCACHED
+          ? snprintf(cmd, sizeof cmd, "get %.*s\r\n", (int)kl, k)
+          : snprintf(cmd, sizeof cmd, "*2\r\n$6\r\nSTRLEN\r\n$%zu\r\n%.*s\r\n",
+                     kl, (int)kl, k);
+  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply, sizeof reply) >
+              0);
   if (b->kind == DN_TEST_MEMCACHED) {
     /* "VALUE <key> <flags> <bytes>\r\n": the number before the CR. */
     char *cr = strchr(reply, '\r');
@@ -161,7 +163,8 @@ static void flush_server(const dn_test_server *srv) {
                         sizeof reply);
 }
 
-/* ---- fixtures -----------------------------------------------------------------
+/* ---- fixtures
+ * -----------------------------------------------------------------
  */
 static int start_or_report(dn_test_server *s, int kind,
                            const char *const *extra) {
@@ -203,7 +206,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* ---- conformance ----------------------------------------------------------------
+/* ---- conformance
+ * ----------------------------------------------------------------
  */
 static void test_set_get_overwrite_del(void **state) {
   backend *b = *state;
@@ -363,15 +367,28 @@ static void test_odd_keys_round_trip(void **state) {
   memset(big1, 'k', sizeof big1);
   memset(big2, 'k', sizeof big2);
   big2[9999] = 'z';
-  static const char utf8[] = "\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb8" "d"
-                             "\xc3\xa9" "/" "\xe6\x97\xa5";
+  static const char utf8[] = "\xc3\xbc"
+                             "n"
+                             "\xc3\xaf"
+                             "c"
+                             "\xc3\xb8"
+                             "d"
+                             "\xc3\xa9"
+                             "/"
+                             "\xe6\x97\xa5";
   const dn_slice keys[] = {
-      {big1, sizeof big1},  {big1, sizeof big1 - 1},
-      {big2, sizeof big2},  {"a\0b", 3},
-      {"a\0c", 3},          {"a", 1},
-      {"a b", 3},           {utf8, sizeof utf8 - 1},
-      {"\r\nget x\r\n", 10}, {"", 0},
-      {"\x01\x7f\xff", 3},  {"donut:seq", 9},
+      {big1, sizeof big1},
+      {big1, sizeof big1 - 1},
+      {big2, sizeof big2},
+      {"a\0b", 3},
+      {"a\0c", 3},
+      {"a", 1},
+      {"a b", 3},
+      {utf8, sizeof utf8 - 1},
+      {"\r\nget x\r\n", 10},
+      {"", 0},
+      {"\x01\x7f\xff", 3},
+      {"donut:seq", 9},
   };
   const size_t n = sizeof keys / sizeof *keys;
   dn_blob *vals[12], *out[12];
@@ -407,9 +424,9 @@ static void test_collision_is_a_miss(void **state) {
   size_t kl = skey(b, victim, 'v', k);
   dn__buf enc;
   dn__buf_init(&enc, 0);
-  assert_int_equal(
-      dn__codec_encode(NULL, S("other key"), "other value", 11, 1024, 1 << 20, &enc),
-      0);
+  assert_int_equal(dn__codec_encode(NULL, S("other key"), "other value", 11,
+                                    1024, 1 << 20, &enc),
+                   0);
   raw_put(b, k, kl, enc.data, enc.len);
   dn__buf_free(&enc);
   dn_store_stats before = stats(b->st);
@@ -425,9 +442,9 @@ static void test_corrupt_values_are_misses(void **state) {
   size_t kl = skey(b, S("victim"), 'v', k);
   dn__buf enc;
   dn__buf_init(&enc, 0);
-  assert_int_equal(
-      dn__codec_encode(NULL, S("victim"), "the real value", 14, 1024, 1 << 20, &enc),
-      0);
+  assert_int_equal(dn__codec_encode(NULL, S("victim"), "the real value", 14,
+                                    1024, 1 << 20, &enc),
+                   0);
   raw_put(b, k, kl, enc.data, enc.len);
   assert_value(b->st, S("victim"), "the real value");
   dn_store_stats before = stats(b->st);
@@ -651,7 +668,8 @@ static void test_two_stores_share_state(void **state) {
   dn_store_free(other);
 }
 
-/* ---- threads ------------------------------------------------------------------------
+/* ---- threads
+ * ------------------------------------------------------------------------
  */
 typedef struct worker {
   dn_store *st;
@@ -710,14 +728,15 @@ static void test_many_threads_share_a_pool(void **state) {
   dn_store_stats s = stats(st);
   for (int i = 0; i < T; i++)
     if (w[i].failures)
-      fail_msg("worker %d: %d failures (store errors %llu)", i,
-               w[i].failures, (unsigned long long)s.errors);
+      fail_msg("worker %d: %d failures (store errors %llu)", i, w[i].failures,
+               (unsigned long long)s.errors);
   assert_int_equal(s.errors, 0);
   assert_int_equal(s.hits, T * 300 * 10 - T * 45);
   dn_store_free(st);
 }
 
-/* ---- faults ---------------------------------------------------------------------------
+/* ---- faults
+ * ---------------------------------------------------------------------------
  */
 static dn_store_shared_options fast_fail(void) {
   dn_store_shared_options o = {0};
@@ -800,7 +819,8 @@ static void test_server_hangs(void **state) {
   dn_test_server_stop(&srv);
 }
 
-/* ---- out of memory ---------------------------------------------------------------------
+/* ---- out of memory
+ * ---------------------------------------------------------------------
  */
 static int store_session(void *ud) {
   backend *b = ud;
@@ -844,7 +864,8 @@ static void test_out_of_memory(void **state) {
   dn_test_every_alloc_failure(store_session, b);
 }
 
-/* ---- memcached only --------------------------------------------------------------------
+/* ---- memcached only
+ * --------------------------------------------------------------------
  */
 static memcached_st *mc_client(const dn_test_server *a,
                                const dn_test_server *b) {
@@ -853,9 +874,8 @@ static memcached_st *mc_client(const dn_test_server *a,
   assert_int_equal(memcached_server_add(m, "127.0.0.1", (in_port_t)a->port),
                    MEMCACHED_SUCCESS);
   if (b) {
-    assert_int_equal(
-        memcached_server_add(m, "127.0.0.1", (in_port_t)b->port),
-        MEMCACHED_SUCCESS);
+    assert_int_equal(memcached_server_add(m, "127.0.0.1", (in_port_t)b->port),
+                     MEMCACHED_SUCCESS);
     assert_int_equal(
         memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1),
         MEMCACHED_SUCCESS);
@@ -972,7 +992,8 @@ static void test_memcached_has_no_index(void **state) {
   assert_int_equal(dn__store_index_members(b->st, S("k"), &m), DN_ENOTSUP);
 }
 
-/* ---- redis only ---------------------------------------------------------------------------
+/* ---- redis only
+ * ---------------------------------------------------------------------------
  */
 static int has_member(const dn_strings *m, const char *p, size_t len) {
   for (size_t i = 0; i < m->count; i++)
@@ -1005,8 +1026,8 @@ static void test_redis_index(void **state) {
   size_t kl = skey(b, S("deps"), 'i', k);
   int n = snprintf(cmd, sizeof cmd, "*2\r\n$4\r\nPTTL\r\n$%zu\r\n%.*s\r\n", kl,
                    (int)kl, k);
-  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply,
-                                  sizeof reply) > 0);
+  assert_true(dn_test_server_send(b->srv, cmd, (size_t)n, reply, sizeof reply) >
+              0);
   long pttl = strtol(reply + 1, NULL, 10);
   assert_true(reply[0] == ':' && pttl > 60000);
   /* Each member expires on its own. */
@@ -1043,8 +1064,7 @@ static void test_redis_password_and_db(void **state) {
   dn_store *db3, *db0, *wrong;
   snprintf(url, sizeof url, "redis://:s3cr%%40t@127.0.0.1:%d/3", srv.port);
   assert_int_equal(dn_store_redis_new(url, NULL, &db3, NULL), 0);
-  snprintf(url, sizeof url, "redis://default:s3cr%%40t@127.0.0.1:%d",
-           srv.port);
+  snprintf(url, sizeof url, "redis://default:s3cr%%40t@127.0.0.1:%d", srv.port);
   assert_int_equal(dn_store_redis_new(url, NULL, &db0, NULL), 0);
   snprintf(url, sizeof url, "redis://:nope@127.0.0.1:%d", srv.port);
   assert_int_equal(dn_store_redis_new(url, NULL, &wrong, NULL), 0);
@@ -1062,13 +1082,16 @@ static void test_redis_password_and_db(void **state) {
   dn_test_server_stop(&srv);
 }
 
-/* ---- main -------------------------------------------------------------------------------------
+/* ---- main
+ * -------------------------------------------------------------------------------------
  */
 #define BOTH(fn)                                                               \
   cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_mc),        \
       cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_rd)
-#define MC(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_mc)
-#define RD(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_rd)
+#define MC(fn)                                                                 \
+  cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_mc)
+#define RD(fn)                                                                 \
+  cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &b_rd)
 
 int main(void) {
   const struct CMUnitTest tests[] = {

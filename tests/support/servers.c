@@ -38,8 +38,9 @@ static void sleep_ms(long ms) {
 
 static int find_binary(int kind, char *path, size_t size, char *error,
                        size_t esize) {
-  const char *env = getenv(kind == DN_TEST_MEMCACHED ? "DONUT_MEMCACHED_BIN"
-                                                      : "DONUT_REDIS_SERVER_BIN");
+  const char *env =
+      getenv(kind == DN_TEST_MEMCACHED ? "DONUT_MEMCACHED_BIN"
+                                       : "DONUT_REDIS_SERVER_BIN");
   const char *name = kind == DN_TEST_MEMCACHED ? "memcached" : "redis-server";
   if (env && *env) {
     snprintf(path, size, "%s", env);
@@ -129,7 +130,7 @@ static void build_argv(const dn_test_server *s, const char *bin,
   argv[n++] = bin;
   if (s->kind == DN_TEST_MEMCACHED) {
     const char *fixed[] = {"-l", "127.0.0.1", "-p", port, "-U", "0",
-                           "-t", "2", "-m", "64", "-c", "1024"};
+                           "-t", "2",         "-m", "64", "-c", "1024"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
       argv[n++] = fixed[i];
     if (geteuid() == 0) { /* memcached refuses root without -u */
@@ -137,9 +138,9 @@ static void build_argv(const dn_test_server *s, const char *bin,
       argv[n++] = "root";
     }
   } else {
-    const char *fixed[] = {"--port", port, "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no",
-                           "--daemonize", "no", "--dir", s->dir};
+    const char *fixed[] = {"--port",      port, "--bind",       "127.0.0.1",
+                           "--save",      "",   "--appendonly", "no",
+                           "--daemonize", "no", "--dir",        s->dir};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
       argv[n++] = fixed[i];
   }

@@ -19,13 +19,13 @@
 
 typedef struct dn_test_server {
   int kind;
-  pid_t pid;           /* 0 when not running */
+  pid_t pid; /* 0 when not running */
   int port;
-  char dir[64];        /* temporary directory with the server's log */
-  char addr[32];       /* "127.0.0.1:<port>" */
-  char url[64];        /* "redis://127.0.0.1:<port>" */
+  char dir[64];  /* temporary directory with the server's log */
+  char addr[32]; /* "127.0.0.1:<port>" */
+  char url[64];  /* "redis://127.0.0.1:<port>" */
   const char *extra[DN_TEST_SERVER_MAX_ARGS + 1]; /* borrowed, NULL-ended */
-  char error[512];     /* why the last call failed */
+  char error[512];                                /* why the last call failed */
 } dn_test_server;
 
 /* Starts a server of `kind` (DN_TEST_MEMCACHED or DN_TEST_REDIS) with
@@ -34,8 +34,7 @@ typedef struct dn_test_server {
  * else `memcached` / `redis-server` on PATH, /usr/bin, /usr/sbin or
  * /usr/local/bin. Returns 0, or -1 with the reason in s->error (including
  * "not installed" with the package to install). */
-int dn_test_server_start(dn_test_server *s, int kind,
-                         const char *const *extra);
+int dn_test_server_start(dn_test_server *s, int kind, const char *const *extra);
 /* Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its
  * directory. Safe on a stopped server. */
 void dn_test_server_stop(dn_test_server *s);
