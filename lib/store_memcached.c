@@ -86,8 +86,10 @@ static time_t mc_exptime(uint64_t ttl_ms) {
   uint64_t secs = ttl_ms / 1000 + (ttl_ms % 1000 != 0);
   if (secs <= MC_RELATIVE_MAX)
     return (time_t)secs;
-  /* Beyond 30 days memcached wants an absolute time: use our clock. */
-  return time(NULL) + (time_t)(secs > (uint64_t)INT32_MAX ? INT32_MAX : secs);
+  /* Beyond 30 days memcached wants an absolute time: use our clock. The
+   * protocol carries a signed 32-bit number, so the far future is 2038. */
+  uint64_t at = (uint64_t)time(NULL) + secs;
+  return (time_t)(at > (uint64_t)INT32_MAX ? INT32_MAX : at);
 }
 
 /* libmemcached 1.1's memcached_clone() copies the distribution but not

@@ -41,6 +41,9 @@
 #define RD_BATCH_BYTES ((size_t)1 << 20)
 /* Keys per MGET; longer reads are split into several pipelined MGETs. */
 #define RD_MGET_KEYS 512
+/* Longer ttls are cut to 100 years: Redis refuses expiry times that
+ * overflow its millisecond clock. */
+#define RD_TTL_MAX ((uint64_t)100 * 365 * 24 * 3600 * 1000)
 /* ZSCAN page size. */
 #define RD_SCAN_COUNT "512"
 
@@ -426,6 +429,8 @@ static int rd_append_set(rd_link *l, const char *k, size_t kl,
   size_t lens[6] = {3, kl, enc->len};
   int argc = 3;
   if (ttl_ms) {
+    if (ttl_ms > RD_TTL_MAX)
+      ttl_ms = RD_TTL_MAX;
     int nl = snprintf(num, 24, "%llu", (unsigned long long)ttl_ms);
     argv[argc] = "PX";
     lens[argc++] = 2;
@@ -677,7 +682,8 @@ static int rd_index_add(void *self, dn_slice key, dn_slice member,
   if (rc)
     return rc;
   uint64_t now = wall_ms();
-  uint64_t deadline = now + (ttl_ms ? ttl_ms : s->conf.index_ttl_ms);
+  uint64_t ttl = ttl_ms ? ttl_ms : s->conf.index_ttl_ms;
+  uint64_t deadline = now + (ttl > RD_TTL_MAX ? RD_TTL_MAX : ttl);
   size_t nl =
       (size_t)snprintf(now_s, sizeof now_s, "%llu", (unsigned long long)now);
   size_t dl =

@@ -244,6 +244,8 @@ static void test_ttl_expires(void **state) {
   /* Over memcached's 30-day relative limit: an absolute time. */
   uint64_t month = (uint64_t)31 * 24 * 3600 * 1000;
   assert_int_equal(put(b->st, S("long"), "v", month, DN_STORE_SET), 0);
+  assert_int_equal(put(b->st, S("huge"), "v", UINT64_MAX, DN_STORE_SET), 0);
+  assert_value(b->st, S("huge"), "v");
   assert_value(b->st, S("short"), "v");
   /* memcached counts whole seconds on a clock that ticks once a second. */
   sleep_ms(2600);
@@ -1015,6 +1017,8 @@ static void test_redis_index(void **state) {
   dn_slice odd = {"x\0y", 3};
   assert_int_equal(dn__store_index_add(b->st, S("deps"), odd, 0), 0);
   assert_int_equal(dn__store_index_add(b->st, S("deps"), S("brief"), 300), 0);
+  assert_int_equal(
+      dn__store_index_add(b->st, S("deps"), S("page://a"), UINT64_MAX), 0);
   /* An index is not a value, and the key spaces do not meet. */
   assert_value(b->st, S("deps"), NULL);
   assert_int_equal(dn__store_index_members(b->st, S("deps"), &m), 0);
