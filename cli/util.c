@@ -7,8 +7,9 @@
 
 #include "cli.h"
 
-static void vreport(const dn_cli_command *cmd, const char *prefix,
-                    const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static void
+vreport(const dn_cli_command *cmd, const char *prefix, const char *fmt,
+        va_list ap) {
   fprintf(stderr, "donut %s: %s", cmd->name, prefix);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);

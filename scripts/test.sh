@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh              everything
 #   DONUT_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass
+#   DONUT_FUZZ_SECONDS=N scripts/test.sh    fuzz each parser N s (default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,6 +21,9 @@ run_suite() { # build-dir cmake-args...
 
 echo "== build and test (RelWithDebInfo)"
 run_suite build
+
+echo "== fuzz every parser briefly (regression check; scripts/fuzz.sh runs longer)"
+scripts/fuzz.sh "${DONUT_FUZZ_SECONDS:-15}"
 
 if [ -z "${DONUT_SKIP_SANITIZE:-}" ]; then
   echo "== build and test with ASan+UBSan"
