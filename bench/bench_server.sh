@@ -24,6 +24,9 @@ for tool in wrk varnishd nginx curl python3; do
 done
 export PATH=$PATH:/usr/sbin
 tmp=$(mktemp -d)
+# Varnish and nginx drop root privileges for their workers, which must
+# still read their configuration and the page.
+chmod 755 "$tmp"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -63,6 +66,7 @@ cat >"$tmp/default.vcl" <<EOF
 vcl 4.1;
 backend donut { .host = "127.0.0.1"; .port = "$dport"; }
 EOF
+chmod 644 "$tmp/default.vcl"
 varnishd -F -a "127.0.0.1:$vport" -f "$tmp/default.vcl" -n "$tmp/varnish" \
   -s malloc,64m >"$tmp/varnish.log" 2>&1 &
 pids+=($!)
@@ -75,6 +79,7 @@ vetag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$vport$url_path" |
 nport=$(free_port)
 mkdir -p "$tmp/www"
 cp "$tmp/news.html" "$tmp/www/news.html"
+chmod -R a+rX "$tmp/www"
 cat >"$tmp/nginx.conf" <<EOF
 worker_processes 1;
 pid $tmp/nginx.pid;

@@ -9,6 +9,7 @@
  * listens.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,20 @@
 typedef struct serve_opts {
   const char *listen, *control, *cdn, *access_log, *offload;
   long max_conns, request_timeout, idle_timeout, max_header, max_body;
+  long threads;
 } serve_opts;
+
+#define THREADS_MAX 64
+
+/* A further loop thread with its own server on the same port
+ * (SO_REUSEPORT); the main loop tells it to stop through `stop`. */
+typedef struct worker {
+  uv_loop_t loop;
+  uv_async_t stop;
+  pthread_t thread;
+  dn_server *srv;
+  int hard;
+} worker;
 
 typedef struct serve_state {
   uv_loop_t loop;
@@ -31,6 +45,8 @@ typedef struct serve_state {
   dn_server *srv;
   FILE *access;
   int signals;
+  worker *workers;
+  int nworkers;
 } serve_state;
 
 static void log_line(void *ud, int level, const char *msg) {
@@ -85,15 +101,47 @@ static void on_stopped(void *ud) {
   uv_close((uv_handle_t *)&s->sigint, on_closed);
 }
 
+static void worker_done(void *ud) {
+  worker *w = ud;
+  uv_close((uv_handle_t *)&w->stop, on_closed);
+}
+
+static void worker_on_stop(uv_async_t *a) {
+  worker *w = a->data;
+  if (!w->hard) {
+    dn_server_shutdown(w->srv, worker_done, w);
+    return;
+  }
+  dn_server_free(w->srv);
+  w->srv = NULL;
+  if (!uv_is_closing((uv_handle_t *)&w->stop))
+    worker_done(w);
+}
+
+static void *worker_main(void *ud) {
+  worker *w = ud;
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void stop_workers(serve_state *s, int hard) {
+  for (int i = 0; i < s->nworkers; i++) {
+    s->workers[i].hard = hard;
+    uv_async_send(&s->workers[i].stop);
+  }
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   serve_state *s = h->data;
   if (s->signals++ == 0) {
     fprintf(stderr, "donut serve: %s: finishing requests in progress\n",
             signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop_workers(s, 0);
     dn_server_shutdown(s->srv, on_stopped, s);
     return;
   }
   fprintf(stderr, "donut serve: second signal: closing every connection\n");
+  stop_workers(s, 1);
   dn_server_free(s->srv);
   s->srv = NULL;
   on_stopped(s);
@@ -116,11 +164,11 @@ static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
       "--listen",          "--control",      "--cdn",
       "--access-log",      "--offload",      "--max-connections",
       "--request-timeout", "--idle-timeout", "--max-header-bytes",
-      "--max-body-bytes"};
+      "--max-body-bytes",  "--threads"};
   const char **strs[] = {&o->listen, &o->control, &o->cdn, &o->access_log,
                          &o->offload};
-  long *nums[] = {&o->max_conns, &o->request_timeout, &o->idle_timeout,
-                  &o->max_header, &o->max_body};
+  long *nums[] = {&o->max_conns,  &o->request_timeout, &o->idle_timeout,
+                  &o->max_header, &o->max_body,        &o->threads};
   for (int i = 1; i < argc; i++) {
     int matched = 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0] && !matched; k++) {
@@ -139,6 +187,8 @@ static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
     if (!matched)
       return dn_cli_usage_error(cmd, "unknown argument '%s'", argv[i]);
   }
+  if (o->threads > THREADS_MAX)
+    return dn_cli_usage_error(cmd, "--threads expects 1 to %d", THREADS_MAX);
   return 0;
 }
 
@@ -243,17 +293,69 @@ static void server_options(const serve_opts *o, serve_parts *p, serve_state *s,
 }
 
 static void startup_line(serve_state *s, serve_parts *p, const char *where,
-                         int offload) {
+                         int offload, const char *threads) {
   char site[80] = "", ctl[80] = "";
   dn_server_address(s->srv, 0, site, sizeof site);
   int has_ctl = dn_server_address(s->srv, 1, ctl, sizeof ctl) == 0;
   fprintf(stderr,
           "donut serve: store %s; cdn %s; listening on http://%s; "
-          "control API %s%s%s%s%s; engine calls %s\n",
+          "control API %s%s%s%s%s; engine calls %s%s\n",
           p->store_desc, dn_cdn_profile_name(p->cdn), site,
           has_ctl ? "on http://" : "off", has_ctl ? ctl : "",
           has_ctl ? " (" : "", has_ctl ? where : "", has_ctl ? ")" : "",
-          offload ? "on the thread pool" : "on the loop thread");
+          offload ? "on the thread pool" : "on the loop thread", threads);
+}
+
+/* Starts threads - 1 further loops serving the same port. */
+static int start_workers(const dn_cli_command *cmd, serve_state *s,
+                         const dn_server_options *base, int n) {
+  char addr[80];
+  dn_server_address(s->srv, 0, addr, sizeof addr);
+  s->workers = calloc((size_t)n, sizeof *s->workers);
+  if (!s->workers)
+    return dn_cli_fail(cmd, "out of memory");
+  for (int i = 0; i < n; i++) {
+    worker *w = &s->workers[i];
+    dn_server_options so = *base;
+    so.listen = addr;
+    so.control = NULL;
+    so.control_token = NULL;
+    so.share_counters_with = s->srv;
+    dn_error err;
+    memset(&err, 0, sizeof err);
+    if (uv_loop_init(&w->loop) != 0)
+      return dn_cli_fail(cmd, "loop thread %d: no event loop", i + 2);
+    int rc = dn_server_new(&w->loop, &so, &w->srv, &err);
+    if (rc) {
+      uv_loop_close(&w->loop);
+      return dn_cli_fail(cmd, "loop thread %d: %s", i + 2,
+                         err.text[0] ? err.text : dn_strerror(rc));
+    }
+    uv_async_init(&w->loop, &w->stop, worker_on_stop);
+    w->stop.data = w;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+      dn_server_free(w->srv);
+      uv_close((uv_handle_t *)&w->stop, on_closed);
+      uv_run(&w->loop, UV_RUN_DEFAULT);
+      uv_loop_close(&w->loop);
+      return dn_cli_fail(cmd, "cannot start loop thread %d", i + 2);
+    }
+    s->nworkers++;
+  }
+  return 0;
+}
+
+static void join_workers(serve_state *s) {
+  for (int i = 0; i < s->nworkers; i++) {
+    worker *w = &s->workers[i];
+    pthread_join(w->thread, NULL);
+    dn_server_free(w->srv);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+  }
+  free(s->workers);
+  s->workers = NULL;
+  s->nworkers = 0;
 }
 
 static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
@@ -270,6 +372,8 @@ static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
   dn_server_options so;
   server_options(o, p, s, &so);
   so.offload = offload;
+  so.reuse_port = o->threads > 1;
+  dn_server_options worker_opts = so;
   so.control = no_control ? NULL : control;
   so.control_token = no_control ? NULL : token;
   dn_error err;
@@ -277,13 +381,25 @@ static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
   int rc = dn_server_new(&s->loop, &so, &s->srv, &err);
   if (rc)
     return dn_cli_fail(cmd, "%s", err.text[0] ? err.text : dn_strerror(rc));
-  startup_line(s, p, where, offload);
+  char threads[48] = "";
+  if (o->threads > 1) {
+    snprintf(threads, sizeof threads, "; %ld loop threads", o->threads);
+    if ((rc = start_workers(cmd, s, &worker_opts, (int)o->threads - 1))) {
+      stop_workers(s, 1);
+      join_workers(s);
+      dn_server_free(s->srv);
+      uv_run(&s->loop, UV_RUN_DEFAULT);
+      return rc;
+    }
+  }
+  startup_line(s, p, where, offload, threads);
   uv_signal_init(&s->loop, &s->sigterm);
   uv_signal_init(&s->loop, &s->sigint);
   s->sigterm.data = s->sigint.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_run(&s->loop, UV_RUN_DEFAULT);
+  join_workers(s);
   dn_server_free(s->srv);
   uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks of a hard stop */
   fprintf(stderr, "donut serve: stopped\n");
@@ -327,7 +443,7 @@ const dn_cli_command dn_cli_cmd_serve = {
     "                   [--access-log FILE] [--offload auto|on|off]\n"
     "                   [--max-connections N] [--request-timeout MS]\n"
     "                   [--idle-timeout MS] [--max-header-bytes N]\n"
-    "                   [--max-body-bytes N]\n"
+    "                   [--max-body-bytes N] [--threads N]\n"
     "\n"
     "Serves the demo site (resources app://self + the request path) through\n"
     "the cache engine, and the control API on a second, loopback listener.\n"
@@ -351,6 +467,8 @@ const dn_cli_command dn_cli_cmd_serve = {
     "  --idle-timeout MS    keep-alive connections idle longer close (30000)\n"
     "  --max-header-bytes N request line and fields (16384); over it: 431\n"
     "  --max-body-bytes N   request body (1048576); over it: 413\n"
+    "  --threads N          N event loops share the site port (SO_REUSEPORT)\n"
+    "                       and one engine (default 1)\n"
     "\n"
     "Environment:\n"
     "  MEMCACHED_ADDR, REDIS_URL, DONUT_STORE  the store (default: memory)\n"

@@ -91,7 +91,7 @@ void dn__conn_close(dn__conn *c) {
     c->next->prev = c->prev;
   if (c->ls) {
     c->ls->nconns--;
-    srv->st.connections_open--;
+    DN__UNCOUNT(srv, connections_open, 1);
   }
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_closed);
@@ -185,7 +185,7 @@ static int conn_write(dn__conn *c, dn__job *j) {
     return DN_EIO;
   }
   c->write_pending += w->bytes;
-  c->srv->st.bytes_out += w->bytes;
+  DN__COUNT(c->srv, bytes_out, w->bytes);
   return 0;
 }
 
@@ -220,21 +220,21 @@ static void copy_field(const dn__req *q, const char *name, char *out,
 static void account(dn__conn *c, dn__job *j) {
   dn_server *srv = c->srv;
   int s = j->status;
-  uint64_t *cls[] = {&srv->st.responses_2xx, &srv->st.responses_3xx,
-                     &srv->st.responses_4xx, &srv->st.responses_5xx};
+  uint64_t *cls[] = {&srv->c->st.responses_2xx, &srv->c->st.responses_3xx,
+                     &srv->c->st.responses_4xx, &srv->c->st.responses_5xx};
   if (s >= 200 && s < 600)
-    (*cls[s / 100 - 2])++;
+    __atomic_fetch_add(cls[s / 100 - 2], 1, __ATOMIC_RELAXED);
   uint64_t us = (uv_hrtime() - c->req_hr) / 1000;
   static const uint64_t le[DN__LATENCY_BUCKETS] = {
       100,   250,   500,    1000,   2500,   5000,    10000,
       25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
-  dn__latency *l = &srv->lat[j->cache];
+  dn__latency *l = &srv->c->lat[j->cache];
   size_t b = 0;
   while (b < DN__LATENCY_BUCKETS && us > le[b])
     b++;
-  l->bucket[b]++;
-  l->count++;
-  l->sum_us += us;
+  __atomic_fetch_add(&l->bucket[b], 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&l->count, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&l->sum_us, us, __ATOMIC_RELAXED);
   if (j->error[0])
     dn__server_log(srv, DN_LOG_ERROR, "%s", j->error);
   if (!srv->o.access)
@@ -328,6 +328,8 @@ static dn__job *job_new(dn__conn *c) {
   j->cache = DN__CACHE_NONE;
   dn__buf_init(&j->head, 0);
   dn__buf_init(&j->body, 0);
+  /* One allocation that fits a usual response head; growing is fine. */
+  (void)dn__buf_reserve(&j->head, 1000);
   return j;
 }
 
@@ -337,7 +339,7 @@ static void mark_request(dn__conn *c) {
   timer_stop(c);
   c->req_hr = uv_hrtime();
   c->req_wall_ms = dn__server_now_ms(c->srv);
-  c->srv->st.requests++;
+  DN__COUNT(c->srv, requests, 1);
 }
 
 /* Answers a request that could not be read with `status` and closes. */
@@ -348,8 +350,8 @@ static void conn_fail(dn__conn *c, int status, const char *why) {
     return;
   }
   mark_request(c);
-  if (status == 400 || status == 408)
-    c->srv->st.bad_requests += status == 400;
+  if (status == 400)
+    DN__COUNT(c->srv, bad_requests, 1);
   j->close = 1;
   j->req = c->rp.headers_done ? dn__reqparser_req(&c->rp) : NULL;
   char body[160];
@@ -504,7 +506,7 @@ static void on_timer(uv_timer_t *t) {
   if (c->busy || c->closing)
     return;
   if (kind == T_REQUEST && !c->draining && !c->close_after_write) {
-    c->srv->st.timeouts++;
+    DN__COUNT(c->srv, timeouts, 1);
     read_pause(c);
     conn_fail(c, 408, "the request took too long to arrive");
     return;
@@ -565,7 +567,7 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   remote_name(c);
   if (ls->nconns >= srv->o.max_connections || srv->shutting_down) {
-    srv->st.connections_rejected++;
+    DN__COUNT(srv, connections_rejected, 1);
     c->close_after_write = 1;
     write_static(c, "HTTP/1.1 503 Service Unavailable\r\n"
                     "Content-Type: text/plain; charset=utf-8\r\n"
@@ -576,8 +578,8 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   }
   c->ls = ls;
   ls->nconns++;
-  srv->st.connections_open++;
-  srv->st.connections_total++;
+  DN__COUNT(srv, connections_open, 1);
+  DN__COUNT(srv, connections_total, 1);
   read_resume(c);
   timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
 }

@@ -284,7 +284,10 @@ static void add_renderer(void *ud, const char *name, uint64_t renders) {
 static void do_stats(dn__job *j) {
   dn_engine_stats es;
   dn_engine_stats_get(j->srv->o.engine, &es);
-  const dn_server_stats *ss = &j->srv->st;
+  dn_server_stats sst;
+  dn__latency lat[DN__CACHE_KINDS];
+  dn__counters_read(j->srv, &sst, lat);
+  const dn_server_stats *ss = &sst;
   json_t *r = json_object();
   dn_engine_renderer_stats(j->srv->o.engine, add_renderer, r);
   dn_store *store = dn_engine_store(j->srv->o.engine);

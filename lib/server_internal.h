@@ -89,6 +89,23 @@ typedef struct dn__latency {
   uint64_t sum_us;
 } dn__latency;
 
+/* Counters, shared by the servers of one process that run on several loops
+ * (dn_server_options.share_counters_with); updated with relaxed atomics. */
+typedef struct dn__counters {
+  dn_server_stats st;
+  dn__latency lat[DN__CACHE_KINDS];
+  int refs;
+} dn__counters;
+
+#define DN__COUNT(srv, field, n)                                               \
+  __atomic_fetch_add(&(srv)->c->st.field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define DN__UNCOUNT(srv, field, n)                                             \
+  __atomic_fetch_sub(&(srv)->c->st.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* A consistent-enough copy of the counters (each field read atomically). */
+void dn__counters_read(const dn_server *srv, dn_server_stats *st,
+                       dn__latency lat[DN__CACHE_KINDS]);
+
 struct dn_server {
   uv_loop_t *loop;
   dn_server_options o;
@@ -103,8 +120,7 @@ struct dn_server {
   unsigned alive; /* connections not yet freed, closing ones included */
   void (*done)(void *ud);
   void *done_ud;
-  dn_server_stats st;
-  dn__latency lat[DN__CACHE_KINDS];
+  dn__counters *c;
 };
 
 /* server.c */

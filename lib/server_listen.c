@@ -86,8 +86,8 @@ static void addr_name(int fd, char *out, size_t cap) {
   snprintf(out, cap, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
-static int bind_fd(const char *what, const char *addr, int *fd_out,
-                   dn_error *err) {
+static int bind_fd(const char *what, const char *addr, int reuse_port,
+                   int *fd_out, dn_error *err) {
   struct sockaddr_storage ss;
   int rc = parse_addr(what, addr, &ss, err);
   if (rc)
@@ -98,6 +98,13 @@ static int bind_fd(const char *what, const char *addr, int *fd_out,
                          strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    close(fd);
+    return dn__error_set(err, DN_EIO, 0, "%s %s: SO_REUSEPORT: %s", what, addr,
+                         strerror(e));
+  }
   if (ss.ss_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   socklen_t sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -112,6 +119,8 @@ static int bind_fd(const char *what, const char *addr, int *fd_out,
 }
 
 static void srv_free_memory(dn_server *srv) {
+  if (srv->c && __atomic_sub_fetch(&srv->c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    dn__free(srv->c);
   dn__free(srv->listen_addr);
   dn__free(srv->control_addr);
   dn__free(srv->token);
@@ -152,10 +161,10 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
   if (!srv->o.f)                                                               \
     srv->o.f = d.f;
   DEF(max_header_bytes)
-  DEF(max_body_bytes) DEF(max_connections) DEF(request_timeout_ms)
-      DEF(idle_timeout_ms)
+  DEF(max_body_bytes)
+  DEF(max_connections) DEF(request_timeout_ms) DEF(idle_timeout_ms)
 #undef DEF
-          return 0;
+      return 0;
 }
 
 static int start_listener(dn_server *srv, dn__listener *ls, int fd,
@@ -200,12 +209,20 @@ int dn_server_new(struct uv_loop_s *loop, const dn_server_options *o,
   srv->loop = loop;
   int fd = -1, cfd = -1;
   int rc = copy_options(srv, o, err);
+  if (rc == 0 && o->share_counters_with) {
+    srv->c = o->share_counters_with->c;
+    __atomic_add_fetch(&srv->c->refs, 1, __ATOMIC_ACQ_REL);
+  } else if (rc == 0 && (srv->c = dn__calloc(1, sizeof *srv->c)) != NULL) {
+    srv->c->refs = 1;
+  } else if (rc == 0) {
+    rc = DN_ENOMEM;
+  }
   if (rc == DN_ENOMEM)
     dn__error_set(err, rc, 0, "out of memory");
   if (rc == 0)
-    rc = bind_fd("listen", srv->listen_addr, &fd, err);
+    rc = bind_fd("listen", srv->listen_addr, o->reuse_port, &fd, err);
   if (rc == 0 && srv->control_addr)
-    rc = bind_fd("control", srv->control_addr, &cfd, err);
+    rc = bind_fd("control", srv->control_addr, 0, &cfd, err);
   if (rc) {
     if (fd >= 0)
       close(fd);
@@ -290,6 +307,25 @@ void dn_server_free(dn_server *srv) {
   dn__server_check_done(srv);
 }
 
+static uint64_t load(const uint64_t *p) {
+  return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void dn__counters_read(const dn_server *srv, dn_server_stats *st,
+                       dn__latency lat[DN__CACHE_KINDS]) {
+  const dn__counters *c = srv->c;
+  const uint64_t *from = (const uint64_t *)&c->st;
+  uint64_t *to = (uint64_t *)st;
+  for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
+    to[i] = load(from + i);
+  for (int k = 0; lat && k < DN__CACHE_KINDS; k++) {
+    for (int b = 0; b <= DN__LATENCY_BUCKETS; b++)
+      lat[k].bucket[b] = load(&c->lat[k].bucket[b]);
+    lat[k].count = load(&c->lat[k].count);
+    lat[k].sum_us = load(&c->lat[k].sum_us);
+  }
+}
+
 void dn_server_stats_get(const dn_server *srv, dn_server_stats *out) {
-  *out = srv->st;
+  dn__counters_read(srv, out, NULL);
 }

@@ -102,7 +102,7 @@ static void store_metrics(const dn_server *srv, mbuf *m) {
           st.evictions);
 }
 
-static void latency_metrics(const dn_server *srv, mbuf *m) {
+static void latency_metrics(const dn__latency *lat, mbuf *m) {
   static const char *const le[DN__LATENCY_BUCKETS] = {
       "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
       "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5"};
@@ -110,7 +110,7 @@ static void latency_metrics(const dn_server *srv, mbuf *m) {
   family(m, "donut_http_request_duration_seconds", "histogram",
          "Time from a whole request to its response, by cache outcome.");
   for (int k = 0; k < DN__CACHE_KINDS; k++) {
-    const dn__latency *l = &srv->lat[k];
+    const dn__latency *l = &lat[k];
     uint64_t cum = 0;
     for (int b = 0; b < DN__LATENCY_BUCKETS; b++) {
       cum += l->bucket[b];
@@ -131,8 +131,7 @@ static void latency_metrics(const dn_server *srv, mbuf *m) {
   }
 }
 
-static void server_metrics(const dn_server *srv, mbuf *m) {
-  const dn_server_stats *s = &srv->st;
+static void server_metrics(const dn_server_stats *s, mbuf *m) {
   family(m, "donut_http_responses_total", "counter",
          "Responses by status class.");
   put(m, "donut_http_responses_total{code=\"2xx\"} %" PRIu64 "\n",
@@ -165,8 +164,11 @@ int dn_server_metrics_text(const dn_server *srv, char **out, size_t *len) {
   m.rc = 0;
   engine_metrics(srv, &m);
   store_metrics(srv, &m);
-  server_metrics(srv, &m);
-  latency_metrics(srv, &m);
+  dn_server_stats st;
+  dn__latency lat[DN__CACHE_KINDS];
+  dn__counters_read(srv, &st, lat);
+  server_metrics(&st, &m);
+  latency_metrics(lat, &m);
   char *text = m.rc ? NULL : dn__buf_steal(&m.b, len);
   dn__buf_free(&m.b);
   if (!text)

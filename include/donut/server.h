@@ -148,6 +148,16 @@ typedef struct dn_server_options {
    * response. */
   void (*access)(void *ud, const dn_server_access *entry);
   void *access_ud;
+  /* Several loops, one port: with reuse_port the site listener sets
+   * SO_REUSEPORT, so servers on other loops (threads) of this process can
+   * bind the same address and the kernel spreads connections over them.
+   * All of them must set it. */
+  int reuse_port;
+  /* Counts into the counters of another server of this process (for
+   * example the one with the control listener), so that /metrics and
+   * /stats show the total over every loop; NULL keeps its own. The other
+   * server may be freed first. */
+  dn_server *share_counters_with;
 } dn_server_options;
 
 /* Fills opts with the defaults above; engine is NULL. */
