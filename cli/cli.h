@@ -55,6 +55,7 @@ extern const dn_cli_command dn_cli_cmd_expand;
 extern const dn_cli_command dn_cli_cmd_normalize;
 extern const dn_cli_command dn_cli_cmd_uri_tag;
 extern const dn_cli_command dn_cli_cmd_tags;
+extern const dn_cli_command dn_cli_cmd_headers;
 extern const dn_cli_command dn_cli_cmd_serve;
 extern const dn_cli_command dn_cli_cmd_purge;
 extern const dn_cli_command dn_cli_cmd_inspect;

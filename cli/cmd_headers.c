@@ -14,8 +14,6 @@
 #include "cli.h"
 #include "donut/http.h"
 
-extern const dn_cli_command dn_cli_cmd_headers;
-
 typedef struct options {
   const char *tags;
   const char *tags_file;
