@@ -143,6 +143,19 @@ wait "$PID_b"
 check "SIGINT exits 0" test $? = 0
 set -e
 
+# ---- several loop threads on one port -----------------------------------------
+DONUT_CONTROL_TOKEN=test-token-0123456789abcdef start_server t --threads 3
+check "startup line names the loop threads" grep -q '3 loop threads' "$tmp/t.log"
+for i in $(seq 30); do curl -s -o /dev/null "$SITE_t/comment?id=1"; done
+n=$(curl -s -H 'Authorization: Bearer test-token-0123456789abcdef' "$CTL_t/stats" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["requests"])')
+check "the counters add up over every loop (30 + this one)" test "$n" = 31
+kill -TERM "$PID_t"
+set +e
+wait "$PID_t"
+check "SIGTERM stops every loop and exits 0" test $? = 0
+set -e
+
 # ---- two servers on one memcached, purged through the store ---------------
 if command -v memcached >/dev/null; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -259,7 +259,7 @@ static void test_connection_limit(void **state) {
   assert_int_equal(r.status, 200);
   conn_close_fd(cs[0]);
   /* Once one closes, a new connection is served again. */
-  for (int tries = 0; tries < 100; tries++) {
+  for (int tries = 0; tries < 500; tries++) {
     conn *c = conn_open(f->port);
     send_str(c->fd, "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n");
     int rc = read_resp(c, &r, 0);
