@@ -54,6 +54,13 @@ DONUT_CONTROL_TOKEN=bench-token-0123456789abcdef \
   2>"$tmp/donut.log" &
 pids+=($!)
 wait_port "$dport"
+# The same server with two event loops on one port (--threads 2).
+d2port=$(free_port)
+DONUT_CONTROL_TOKEN=bench-token-0123456789abcdef \
+  "$donut" serve --listen "127.0.0.1:$d2port" --control none --threads 2 \
+  2>"$tmp/donut2.log" &
+pids+=($!)
+wait_port "$d2port"
 url_path="/news?id=1"
 curl -s -o "$tmp/news.html" "http://127.0.0.1:$dport$url_path"
 etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$dport$url_path" |
@@ -129,6 +136,11 @@ echo "| --- | ---: | ---: |"
 run "donut serve, 200 keep-alive" "http://127.0.0.1:$dport$url_path"
 run "donut serve, 304 If-None-Match" "http://127.0.0.1:$dport$url_path" \
   "If-None-Match: $etag"
+curl -s -o /dev/null "http://127.0.0.1:$d2port$url_path"
+run "donut serve --threads 2, 200 keep-alive" \
+  "http://127.0.0.1:$d2port$url_path"
+run "donut serve --threads 2, 304 If-None-Match" \
+  "http://127.0.0.1:$d2port$url_path" "If-None-Match: $etag"
 run "Varnish 7 cache hit, 200" "http://127.0.0.1:$vport$url_path"
 run "Varnish 7 cache hit, 304" "http://127.0.0.1:$vport$url_path" \
   "If-None-Match: $vetag"

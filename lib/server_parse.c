@@ -207,7 +207,12 @@ void dn__reqparser_next(dn__reqparser *rp) {
   rp->started = 0;
   rp->headers_done = 0;
   rp->complete = 0;
-  memset(&rp->req, 0, sizeof rp->req);
+  /* The field array is rewritten before it is read again. */
+  dn__req *q = &rp->req;
+  q->method = NULL;
+  q->http_major = q->http_minor = q->keep_alive = q->expect_continue = 0;
+  q->target = q->body = (dn_slice){NULL, 0};
+  q->nfields = 0;
 }
 
 int dn__reqparser_partial(const dn__reqparser *rp) {
