@@ -172,25 +172,25 @@ static int parse_u64(const char *v, uint64_t *out) {
   return 0;
 }
 
-/* A value from the environment (a string). */
-static int set_env(dn_cdn_config *c, const setting *s, const char *v,
-                   dn_error *err) {
+/* A string value, from the environment (from_env) or the file. */
+static int set_text(dn_cdn_config *c, const setting *s, const char *v,
+                    int from_env, dn_error *err) {
   void *f = (char *)c + s->off;
   int rc = 0;
   switch (s->type) {
   case T_PROFILE:
     if (dn_cdn_profile_parse(v, strlen(v), f))
-      return set_error(s, 1, err, "is not a known CDN profile");
+      return set_error(s, from_env, err, "is not a known CDN profile");
     return 0;
   case T_BOOL:
     if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") &&
         strcmp(v, "false"))
-      return set_error(s, 1, err, "must be 0, 1, true or false");
+      return set_error(s, from_env, err, "must be 0, 1, true or false");
     *(int *)f = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     return 0;
   case T_U64:
     if (parse_u64(v, f))
-      return set_error(s, 1, err, "must be a non-negative number");
+      return set_error(s, from_env, err, "must be a non-negative number");
     return 0;
   case T_URLS:
     rc = set_list(f, v);
@@ -273,7 +273,7 @@ static int set_json(dn_cdn_config *c, const setting *s, json_t *v,
   default:
     if (!json_is_string(v))
       return set_error(s, 0, err, "must be a string");
-    return set_env(c, s, json_string_value(v), err);
+    return set_text(c, s, json_string_value(v), 0, err);
   }
 }
 
@@ -352,7 +352,7 @@ static int apply_env(dn_cdn_config *c, dn_error *err) {
     const char *v = s->env ? getenv(s->env) : NULL;
     if (!v || !*v)
       continue;
-    int rc = set_env(c, s, v, err);
+    int rc = set_text(c, s, v, 1, err);
     if (rc)
       return rc;
     if (s->off == OFF(ak_edgerc))
@@ -449,6 +449,7 @@ static int make_backend(const dn_cdn_config *c, dn_purge_backend *b,
   const char **hdrs = nh ? dn__calloc(nh, sizeof *hdrs) : NULL;
   if ((n && !urls) || (nh && !hdrs)) {
     dn__free(urls);
+    dn__free(hdrs);
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   }
   for (size_t i = 0; i < n; i++)

@@ -102,9 +102,11 @@ static int create_own(dn__ledger *l, dn_error *err) {
     unlink(tmp);
     fd = -1;
   }
-  int e = errno;
+  int e = errno, oom = !path || !tmp;
   dn__free(tmp);
   dn__free(path);
+  if (fd < 0 && oom)
+    return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   if (fd < 0)
     return dn__error_set(err, DN_EIO, 0, "cannot create an outbox file in %s: %s",
                          l->dir, strerror(e));

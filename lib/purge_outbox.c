@@ -32,6 +32,7 @@
 #include "purge_internal.h"
 
 #define MAX_FILE_BYTES ((size_t)1 << 30)
+#define BAD 1 /* a malformed record (distinct from every DN_E* code) */
 
 /* ---- entries ------------------------------------------------------------ */
 
@@ -207,18 +208,18 @@ static int printable(const char *s, size_t len) {
   return len > 0;
 }
 
-/* Reads a JSON array of strings into l; -1 when malformed. */
+/* Reads a JSON array of strings into l; BAD when malformed. */
 static int read_strings(json_t *a, dn__strlist *l, int tags) {
   size_t i;
   json_t *v;
   if (!json_is_array(a))
-    return -1;
+    return BAD;
   json_array_foreach(a, i, v) {
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (!s || (tags ? dn_tag_validate(s, len, NULL) != 0
                     : !printable(s, len)))
-      return -1;
+      return BAD;
     if (dn__strlist_add(l, s, len))
       return DN_ENOMEM;
   }
@@ -231,7 +232,7 @@ static int apply_put(dn__vec *v, json_t *o) {
   if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
       !json_is_integer(at) || json_integer_value(at) < 0 ||
       dn__entries_find(v, (uint64_t)json_integer_value(id), &pos))
-    return -1;
+    return BAD;
   dn__entry *e = dn__entry_new((uint64_t)json_integer_value(id),
                                (uint64_t)json_integer_value(at));
   if (!e)
@@ -240,7 +241,7 @@ static int apply_put(dn__vec *v, json_t *o) {
   if (rc == 0)
     rc = read_strings(json_object_get(o, "uris"), &e->uris, 0);
   if (rc == 0 && dn__strlist_count(&e->tags) == 0)
-    rc = -1;
+    rc = BAD;
   if (rc == 0)
     rc = dn__entries_insert(v, e);
   if (rc)
@@ -271,18 +272,18 @@ static void apply_op(dn__vec *v, const char *op, json_t *o, uint64_t id) {
   }
 }
 
-/* Applies one record; -1 when it is malformed. */
+/* Applies one record; BAD when it is malformed. */
 static int apply_record(dn__vec *v, dn_slice text) {
   json_t *o = json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, NULL);
   const char *op = json_string_value(json_object_get(o, "op"));
-  int rc = -1;
+  int rc = BAD;
   if (op && strcmp(op, "put") == 0) {
     rc = apply_put(v, o);
   } else if (op && (strcmp(op, "ack") == 0 || strcmp(op, "fail") == 0 ||
                     strcmp(op, "retry") == 0)) {
     json_t *ids = json_object_get(o, "ids"), *x;
     size_t i;
-    rc = json_is_array(ids) ? 0 : -1;
+    rc = json_is_array(ids) ? 0 : BAD;
     json_array_foreach(ids, i, x) {
       if (rc == 0 && json_is_integer(x) && json_integer_value(x) > 0)
         apply_op(v, op, o, (uint64_t)json_integer_value(x));
@@ -303,7 +304,7 @@ int dn__outbox_apply(dn__vec *v, const char *data, size_t len,
     }
     size_t n = (size_t)(nl - (data + at));
     dn_slice json;
-    int rc = line_ok(data + at, n, &json) ? apply_record(v, json) : -1;
+    int rc = line_ok(data + at, n, &json) ? apply_record(v, json) : BAD;
     if (rc == DN_ENOMEM)
       return DN_ENOMEM;
     if (rc)
