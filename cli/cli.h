@@ -61,5 +61,6 @@ extern const dn_cli_command dn_cli_cmd_purge;
 extern const dn_cli_command dn_cli_cmd_inspect;
 extern const dn_cli_command dn_cli_cmd_deps;
 extern const dn_cli_command dn_cli_cmd_stats;
+extern const dn_cli_command dn_cli_cmd_outbox;
 
 #endif
