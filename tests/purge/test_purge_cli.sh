@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# test_purge_cli.sh - `donut outbox` against an outbox left by a process
+# that is gone: listing (text and JSON), resending through a purger into a
+# local recorder, a resend that fails again, credentials that never reach
+# the output, dropping entries, and usage errors.
+set -euo pipefail
+
+: "${DONUT:?path of the donut command}"
+: "${DONUT_SOURCE_DIR:?source directory}"
+fixture="$DONUT_SOURCE_DIR/tests/purge/data/outbox-fixture.log"
+
+tmp=$(mktemp -d)
+rec_pid=""
+cleanup() {
+  [ -n "$rec_pid" ] && kill "$rec_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_in() { # haystack needle
+  case "$1" in *"$2"*) ;; *) fail "expected '$2' in: $1" ;; esac
+}
+expect_not_in() {
+  case "$1" in *"$2"*) fail "did not expect '$2' in: $1" ;; *) ;; esac
+}
+
+# The recorder: a local HTTP endpoint that records what it gets.
+python3 "$DONUT_SOURCE_DIR/tests/support/recorder.py" --port-file "$tmp/port" &
+rec_pid=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+[ -s "$tmp/port" ] || fail "recorder did not start"
+url="http://127.0.0.1:$(cat "$tmp/port")"
+ctl() { curl -sf --noproxy '*' "$@"; }
+respond() { ctl -X POST -d "$1" "$url/__recorder/default" >/dev/null; }
+reset() { ctl -X POST -d '' "$url/__recorder/reset" >/dev/null; }
+
+# Nothing from the caller's environment.
+unset DONUT_CONFIG DONUT_CDN DONUT_PURGER DONUT_PURGE_URLS DONUT_FASTLY_TOKEN \
+  DONUT_FASTLY_SERVICE DONUT_FASTLY_API_URL DONUT_PURGE_MAX_ATTEMPTS \
+  DONUT_PURGE_BACKOFF_MS 2>/dev/null || true
+export DONUT_OUTBOX="$tmp/outbox"
+
+# An outbox left by process 999999: one pending entry, one failed.
+fresh() {
+  rm -rf "$tmp/outbox"
+  mkdir -p "$tmp/outbox"
+  cp "$fixture" "$tmp/outbox/outbox-999999-0a0b0c0d.log"
+}
+
+echo "== list"
+fresh
+out=$("$DONUT" outbox)
+expect_in "$out" "outbox-999999-0a0b0c0d.log:1 pending"
+expect_in "$out" "owner=999999 (gone)"
+expect_in "$out" "tags: weather city-tokyo"
+expect_in "$out" "uri: app://self/weather?city=tokyo"
+expect_in "$out" "outbox-999999-0a0b0c0d.log:2 failed"
+expect_in "$out" "attempts=8"
+expect_in "$out" "error: varnish http://127.0.0.1:9: HTTP 503"
+expect_in "$out" "1 pending, 1 failed"
+"$DONUT" outbox list --json > "$tmp/list.json"
+python3 - "$tmp/list.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["pending"] == 1 and d["failed"] == 1 and d["corrupt"] == 0, d
+e = {x["id"]: x for x in d["entries"]}
+assert e[1]["state"] == "pending" and e[1]["tags"] == ["weather", "city-tokyo"]
+assert e[1]["uris"] == ["app://self/weather?city=tokyo"]
+assert e[2]["state"] == "failed" and e[2]["attempts"] == 8
+assert e[2]["owner_pid"] == 999999 and e[2]["owner_running"] is False
+PY
+
+echo "== retry without a purger"
+set +e
+out=$("$DONUT" outbox retry 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "retry without a purger: exit $rc"
+expect_in "$out" "no purger is configured"
+
+echo "== retry through Varnish's purge API (the recorder)"
+reset
+out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" "$DONUT" outbox retry)
+expect_in "$out" "varnish: 2 entries taken over, 1 batches delivered, 0 failed"
+got=$(ctl "$url/__recorder/requests?wait=1&timeout_ms=10000")
+expect_in "$got" "PURGE / HTTP/1.1"
+expect_in "$got" "xkey: "
+expect_in "$got" "weather"
+expect_in "$got" "news"
+out=$("$DONUT" outbox)
+expect_in "$out" "empty"
+
+echo "== a retry that fails again stays in the outbox"
+fresh
+respond '{"status":503,"body":"down"}'
+set +e
+out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" DONUT_PURGE_MAX_ATTEMPTS=2 \
+  DONUT_PURGE_BACKOFF_MS=10 "$DONUT" outbox retry 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "failing retry: exit $rc"
+expect_in "$out" "HTTP 503: down"
+out=$("$DONUT" outbox)
+expect_in "$out" "0 pending, 2 failed"
+
+echo "== credentials never reach the output"
+fresh
+respond '{"status":401,"body":"bad token SECRET-cli-0123456789"}'
+set +e
+out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=SECRET-cli-0123456789 \
+  DONUT_FASTLY_SERVICE=svc1 DONUT_FASTLY_API_URL="$url" \
+  "$DONUT" outbox retry 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "rejected retry: exit $rc"
+expect_in "$out" "HTTP 401"
+expect_not_in "$out" "SECRET-cli"
+out=$("$DONUT" outbox; "$DONUT" outbox --json)
+expect_not_in "$out" "SECRET-cli"
+if grep -rq "SECRET-cli" "$tmp/outbox"; then fail "token written to the outbox"; fi
+got=$(ctl "$url/__recorder/requests?wait=1&timeout_ms=10000")
+expect_in "$got" "Fastly-Key: SECRET-cli-0123456789"
+respond '{"status":200}'
+
+echo "== drop"
+fresh
+out=$("$DONUT" outbox drop --failed)
+expect_in "$out" "dropped 1 failed entries"
+out=$("$DONUT" outbox)
+expect_in "$out" "1 pending, 0 failed"
+out=$("$DONUT" outbox drop --all)
+expect_in "$out" "dropped 1 entries"
+out=$("$DONUT" outbox)
+expect_in "$out" "empty"
+
+echo "== usage errors"
+for args in "drop" "drop --failed --all" "frobnicate" "retry --timeout 0" \
+  "--bogus" "list --outbox"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$DONUT" outbox $args >/dev/null 2>&1; rc=$?
+  set -e
+  [ $rc -eq 2 ] || fail "donut outbox $args: exit $rc, expected 2"
+done
+"$DONUT" outbox --help | grep -q "usage: donut outbox"
+
+echo "ok"
