@@ -4,8 +4,9 @@
  * client: INI sections such as [default] with the keys host, client_token,
  * client_secret, access_token and optionally max-body. Lines starting with
  * '#' or ';' are comments; keys and values are separated by the first '='
- * (a client secret often ends in '=') and trimmed. Errors name the line
- * and the key, never a value.
+ * (a client secret often ends in '=') and trimmed. A control byte
+ * anywhere is an error: the values end up in a header field. Errors name
+ * the line and the key, never a value.
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -104,13 +105,16 @@ static int scan(const char *text, size_t len, const char *section, found *f,
     const char *nl = memchr(text + at, '\n', len - at);
     size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
     lineno++;
-    if (memchr(text + at, '\0', n))
-      return dn__error_set(err, DN_ECONFIG, at, ".edgerc line %d: NUL byte",
-                           lineno);
     dn_slice l = trim(text + at, n);
-    int rc = l.len && l.ptr[0] != '#' && l.ptr[0] != ';'
-                 ? line(f, l, section, lineno, at, err)
-                 : 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < l.len; i++) {
+      unsigned char c = (unsigned char)l.ptr[i];
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        rc = dn__error_set(err, DN_ECONFIG, (size_t)(l.ptr - text) + i,
+                           ".edgerc line %d: control byte", lineno);
+    }
+    if (rc == 0 && l.len && l.ptr[0] != '#' && l.ptr[0] != ';')
+      rc = line(f, l, section, lineno, at, err);
     if (rc) {
       if (err)
         err->line = lineno;

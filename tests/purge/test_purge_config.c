@@ -347,6 +347,12 @@ static void edgerc_files(void **state) {
   assert_int_equal(dn__edgerc_parse(unclosed, strlen(unclosed), NULL, &o,
                                     &buf, &err),
                    DN_ECONFIG);
+  /* Found by fuzzing: a CR inside a value must not reach a header. */
+  const char *cr = "[default]\nclient_secret=s\r a\nhost = h\n"
+                   "access_token = a\nclient_token = c\n";
+  assert_int_equal(dn__edgerc_parse(cr, strlen(cr), NULL, &o, &buf, &err),
+                   DN_ECONFIG);
+  assert_int_equal(err.line, 2);
   const char *badmax = "[default]\nmax-body = lots\n";
   assert_int_equal(dn__edgerc_parse(badmax, strlen(badmax), NULL, &o, &buf,
                                     &err),
