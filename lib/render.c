@@ -16,6 +16,8 @@
 
 _Thread_local int dn__in_render;
 
+#define DN__VARY_NAME_MAX 256
+
 int dn__render_init(dn_render *r, dn_engine *e, const char *uri, size_t len,
                     const dn_request *req, int cacheable) {
   memset(r, 0, sizeof *r);
@@ -294,10 +296,42 @@ int dn_render_set_status(dn_render *r, int status) {
   return 0;
 }
 
+/* A Vary field set by the renderer declares what the output depends on
+ * (RFC 9110 §12.5.5), so it is handled as dn_render_vary calls: the names
+ * become part of the cache key. "Vary: *" makes the resource uncacheable. */
+static int declare_vary_list(dn_render *r, const char *value) {
+  const char *p = value;
+  while (*p) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *start = p;
+    while (*p && *p != ',' && *p != ' ' && *p != '\t')
+      p++;
+    size_t n = (size_t)(p - start);
+    if (n == 1 && *start == '*') {
+      r->uncacheable = 1;
+      continue;
+    }
+    if (n == 0)
+      continue;
+    char name[DN__VARY_NAME_MAX + 1];
+    if (n > DN__VARY_NAME_MAX)
+      return DN_EHEADER;
+    memcpy(name, start, n);
+    name[n] = '\0';
+    int rc = dn_render_vary(r, name);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
 int dn_render_set_header(dn_render *r, const char *name, const char *value) {
   CHECK_LIVE(r);
   if (!name || !value || !valid_token(name) || !valid_field_value(value))
     return DN_EHEADER;
+  if (strcasecmp(name, "vary") == 0)
+    return declare_vary_list(r, value);
   char *n = dn__strndup(name, strlen(name));
   char *v = dn__strndup(value, strlen(value));
   dn__rhdr *h = n && v ? dn__vec_push(&r->headers) : NULL;

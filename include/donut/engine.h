@@ -132,7 +132,9 @@ DN_EXTERN int dn_render_write_str(dn_render *r, const char *s);
 /* Sets the status (100-599; default 200). */
 DN_EXTERN int dn_render_set_status(dn_render *r, int status);
 /* Adds a response header. Names must be RFC 9110 tokens and values must
- * not contain control bytes (DN_EHEADER). */
+ * not contain control bytes (DN_EHEADER). A "Vary" field is not stored as
+ * such: each name it lists is declared as with dn_render_vary, and
+ * "Vary: *" makes the resource uncacheable. */
 DN_EXTERN int dn_render_set_header(dn_render *r, const char *name,
                                    const char *value);
 
