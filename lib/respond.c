@@ -29,7 +29,7 @@ int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
   dn_http_repr r;
   dn_http_repr_init(&r);
   r.status = rep->status;
-  r.fields = (const dn_http_field *)rep->headers;
+  r.fields = rep->headers;
   r.field_count = rep->nheaders;
   r.now = (int64_t)(opts->now_ms / 1000);
   if (rep->etag.len >= 2) {

@@ -33,10 +33,7 @@ extern "C" {
 
 /* One header field line: name and value, borrowed. Several fields may have
  * the same name (for example If-None-Match over two lines). */
-typedef struct dn_http_field {
-  dn_slice name;
-  dn_slice value;
-} dn_http_field;
+typedef dn_header dn_http_field; /* the same pair as everywhere else */
 
 /* The longest header name and value the library accepts or emits. */
 #define DN_HTTP_NAME_MAX 256
