@@ -196,7 +196,9 @@ static const mc_ent *mc_req_find(const mc_req *q, const char *p, size_t len) {
 typedef struct mc_got {
   int seq_found;
   uint64_t seq;
-  int rc; /* DN_ENOMEM while decoding */
+  int rc;          /* DN_ENOMEM while decoding */
+  size_t received; /* values that came back */
+  int counted;     /* an error was counted for this call */
 } mc_got;
 
 /* memcached pads a shrinking incr/decr result with spaces; allow them. */
@@ -245,11 +247,22 @@ static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
     return DN_ENOMEM;
   memcached_return_t r;
   int rc = 0;
-  while (memcached_fetch_result(m, &res, &r))
+  while (memcached_fetch_result(m, &res, &r)) {
+    g->received++;
     mc_take(s, q, keys, n, &res, out, g);
-  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS)
-    rc = mc_fail(s, r);
+  }
   memcached_result_free(&res);
+  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS)
+    return mc_fail(s, r);
+  /* A server that died between the request and its reply ends the fetch
+   * like any other; libmemcached only remembers it as the last error. */
+  memcached_return_t last = memcached_last_error(m);
+  if (memcached_fatal(last)) {
+    if (!g->counted)
+      DN__COUNT(&s->ctr, errors, 1);
+    if (g->received == 0)
+      rc = mc_err(last);
+  }
   return rc ? rc : g->rc;
 }
 
@@ -265,7 +278,7 @@ static int mc_get_multi(void *self, const dn_slice *keys, size_t n,
   if (n == 0)
     return seq ? mc_seq_get(s, seq) : 0;
   mc_req q;
-  mc_got g = {0, 0, 0};
+  mc_got g = {0, 0, 0, 0, 0};
   int rc = mc_req_build(s, keys, n, seq != NULL, &q);
   if (rc)
     return rc;
@@ -275,8 +288,10 @@ static int mc_get_multi(void *self, const dn_slice *keys, size_t n,
   memcached_return_t r = memcached_mget(m, q.ptrs, q.lens, q.m);
   DN__COUNT(&s->ctr, round_trips, 1);
   if (r == MEMCACHED_SUCCESS || r == MEMCACHED_SOME_ERRORS) {
-    if (r == MEMCACHED_SOME_ERRORS)
+    if (r == MEMCACHED_SOME_ERRORS) {
       DN__COUNT(&s->ctr, errors, 1);
+      g.counted = 1;
+    }
     rc = mc_fetch_all(s, m, &q, keys, n, out, &g);
   } else {
     rc = mc_fail(s, r);

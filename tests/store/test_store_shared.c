@@ -196,7 +196,12 @@ static int group_teardown(void **state) {
 static int setup(void **state) {
   backend *b = *state;
   flush_server(b->srv);
-  return open_store(b->kind, b->srv, NULL, &b->st);
+  /* The suite checks behaviour, not speed: generous timeouts keep a
+   * loaded machine from failing calls. Fault tests use their own. */
+  dn_store_shared_options o = {0};
+  o.connect_timeout_ms = 3000;
+  o.io_timeout_ms = 3000;
+  return open_store(b->kind, b->srv, &o, &b->st);
 }
 
 static int teardown(void **state) {

@@ -324,12 +324,43 @@ int dn_test_server_restart(dn_test_server *s) {
   return -1;
 }
 
+/* The process state letter from /proc/<pid>/stat ('T' when stopped), or
+ * 0 when it cannot be read. */
+static char proc_state(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *paren = strrchr(buf, ')'); /* the name may hold spaces */
+  return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* kill() returns before the signal has taken effect: wait until it has,
+ * so that a test's next request really meets a stopped (or running)
+ * server. */
+static void wait_state(pid_t pid, int stopped) {
+  for (int waited = 0; waited < STOP_WAIT_MS; waited += 1) {
+    char st = proc_state(pid);
+    if (st == 0 || (st == 'T') == stopped)
+      return;
+    sleep_ms(1);
+  }
+}
+
 void dn_test_server_pause(dn_test_server *s) {
-  if (s->pid > 0)
-    kill(s->pid, SIGSTOP);
+  if (s->pid <= 0)
+    return;
+  kill(s->pid, SIGSTOP);
+  wait_state(s->pid, 1);
 }
 
 void dn_test_server_resume(dn_test_server *s) {
-  if (s->pid > 0)
-    kill(s->pid, SIGCONT);
+  if (s->pid <= 0)
+    return;
+  kill(s->pid, SIGCONT);
+  wait_state(s->pid, 0);
 }
