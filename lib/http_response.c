@@ -127,7 +127,7 @@ static int check_repr(const dn_http_repr *r, dn_cdn_profile cdn,
     if (check_vary_name(r->vary[i]))
       return dn__error_set(err, DN_EHEADER, 0, "Vary name %zu is invalid", i);
   int rc = check_fields(r, err);
-  if (!rc)
+  if (!rc && !r->cdn_tag_fields)
     rc = dn__cdn_validate_tags(r->tags, r->tag_count, err);
   return rc;
 }
@@ -261,8 +261,15 @@ static int cache_fields(const plan *p, dn_http_headers *h, dn_error *err) {
     return dn__error_set(err, rc, 0,
                          rc == DN_EINVAL ? "expiry date out of range"
                                          : "out of memory");
-  if (p->shared)
+  if (p->shared && p->r->cdn_tag_fields) {
+    const dn_http_headers *pre = p->r->cdn_tag_fields;
+    for (size_t i = 0; !rc && i < dn_http_headers_count(pre); i++) {
+      dn_http_field f = dn_http_headers_at(pre, i);
+      rc = dn_http_headers_add(h, f.name, f.value, err);
+    }
+  } else if (p->shared) {
     rc = dn_cdn_tag_fields(p->cdn, p->r->tags, p->r->tag_count, h, err);
+  }
   return rc;
 }
 

@@ -194,6 +194,14 @@ static void *carve(arena *a, size_t size) {
 
 static void free_attached(dn__attached *a) { dn__free(a); }
 
+static void free_view(dn__attached *a) {
+  dn_rep *v = (dn_rep *)a;
+  for (int i = 0; i < DN__CDN_PROFILES; i++)
+    dn_http_headers_free(atomic_load_explicit(&v->cdn_fields[i],
+                                              memory_order_acquire));
+  dn__free(v);
+}
+
 static int read_header(reader *r, char kind, unsigned *flags) {
   const char *h = take(r, 2);
   if (!h || h[0] != kind || h[1] != DN__REC_VERSION)
@@ -356,8 +364,10 @@ int dn__view_decode(dn_blob *b, dn_rep **out) {
   r = (reader){b->data, b->len, 0, 0};
   view_pass(&r, v, &c, &a);
   v->uri.ptr = uri_copy;
-  v->base.free = free_attached;
+  v->base.free = free_view;
   v->blob = b;
+  for (int i = 0; i < DN__CDN_PROFILES; i++)
+    atomic_init(&v->cdn_fields[i], NULL);
   atomic_init(&v->checked_seq, v->valid_seq);
   att = dn__blob_attach(b, &v->base);
   if (att != &v->base)

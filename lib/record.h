@@ -15,6 +15,7 @@
 
 #include "blob.h"
 #include "donut/engine.h"
+#include "donut/http.h"
 
 #define DN__REC_SHELL 'S'
 #define DN__REC_VIEW 'V'
@@ -24,6 +25,8 @@
 #define DN__REC_STUB 1u        /* only a vary list: look up the variant key */
 #define DN__REC_CACHEABLE 2u   /* view: stored composed, has an ETag */
 #define DN__REC_UNCACHEABLE 4u /* shell: the resource marked itself so */
+
+#define DN__CDN_PROFILES 8 /* DN_CDN_NONE .. DN_CDN_RFC9875 */
 
 typedef struct dn__tagver {
   dn_slice tag;
@@ -79,6 +82,9 @@ struct dn_rep {
   dn__tagver *tags; /* the closure */
   size_t nvary;
   dn_slice *vary;
+  /* The CDN tag fields of the closure, per profile, computed on first use
+   * by dn_rep_respond and freed with the view. */
+  _Atomic(dn_http_headers *) cdn_fields[DN__CDN_PROFILES];
 };
 
 /* Encodes into a new blob (one reference, owned by the caller). The

@@ -21,6 +21,32 @@ void dn_respond_options_init(dn_respond_options *o) {
   o->stale_if_error = DN_HTTP_UNSET;
 }
 
+/* The profile's tag fields for the view's closure, computed once and kept
+ * on the view (its closure never changes). NULL when they cannot be
+ * computed now; the caller then lets dn_http_respond compute them. */
+static const dn_http_headers *tag_fields(dn_rep *rep, dn_cdn_profile p,
+                                         const dn_slice *tags, size_t n) {
+  if ((int)p <= DN_CDN_NONE || (int)p >= DN__CDN_PROFILES)
+    return NULL;
+  dn_http_headers *h = atomic_load_explicit(&rep->cdn_fields[p],
+                                            memory_order_acquire);
+  if (h)
+    return h;
+  h = dn_http_headers_new();
+  if (!h || dn_cdn_tag_fields(p, tags, n, h, NULL)) {
+    dn_http_headers_free(h);
+    return NULL;
+  }
+  dn_http_headers *expected = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&rep->cdn_fields[p], &expected,
+                                               h, memory_order_acq_rel,
+                                               memory_order_acquire)) {
+    dn_http_headers_free(h);
+    h = expected;
+  }
+  return h;
+}
+
 int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
                    const dn_respond_options *opts, dn_http_result *out,
                    dn_error *err) {
@@ -61,6 +87,12 @@ int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
   r.tag_count = rep->ntags;
   r.vary = rep->vary;
   r.vary_count = rep->nvary;
+  /* Only views: a donut page is rebuilt per request, so caching on it would
+   * only cost. Views are never handed out before they are complete, so the
+   * cache is the only thing written after decoding (atomically). */
+  if (rep->flags & DN__REC_CACHEABLE)
+    r.cdn_tag_fields = tag_fields((dn_rep *)rep, opts->cdn, tags,
+                                  rep->ntags);
   int rc = dn_http_respond(&r, req, opts->cdn, out, err);
   if (tags != small)
     dn__free(tags);

@@ -350,6 +350,11 @@ typedef struct dn_http_repr {
   unsigned flags;       /* DN_HTTP_NO_STORE, ... */
   const dn_slice *vary; /* Vary field names */
   size_t vary_count;
+  /* Optional: the profile's tag fields for `tags`, computed earlier with
+   * dn_cdn_tag_fields for the same profile (a view's closure never changes,
+   * so they can be computed once). When set they are copied as they are and
+   * the tags are not checked again. NULL computes them. */
+  const dn_http_headers *cdn_tag_fields;
 } dn_http_repr;
 
 /* Zeroes r, sets status 200 and every time and duration to DN_HTTP_UNSET.
