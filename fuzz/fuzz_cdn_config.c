@@ -4,8 +4,9 @@
  *  - no crash; the result is 0 or one of the documented codes;
  *  - on failure nothing is returned and the error text is terminated;
  *  - on success the profile is a known one, the purger name is one of the
- *    built-in backends or none, and the one-line description never shows
- *    a token: every "token" key that was set reads "(set)".
+ *    built-in backends or none, and the one-line description has no
+ *    control bytes and never shows a token: every token key reads
+ *    "(set)" (a value containing " fastly.token=x" must not forge one).
  * Relative .edgerc paths resolve against a directory that does not
  * exist, so the target never reads the machine's files.
  * A failed property aborts, which libFuzzer reports as a crash.
@@ -45,8 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char desc[2048];
   dn_cdn_config_describe(c, desc, sizeof desc);
   CHECK(strlen(desc) < sizeof desc);
-  for (const char *t = strstr(desc, "token="); t; t = strstr(t + 1, "token="))
-    CHECK(strncmp(t + 6, "(set)", 5) == 0);
+  /* Values are sanitised, so " key=" can only be the key itself. */
+  for (const char *c = desc; *c; c++)
+    CHECK((unsigned char)*c > 0x20 || *c == ' ');
+  static const char *const keys[] = {" fastly.token=", " cloudflare.token="};
+  for (int k = 0; k < 2; k++)
+    for (const char *t = strstr(desc, keys[k]); t; t = strstr(t + 1, keys[k]))
+      CHECK(strncmp(t + strlen(keys[k]), "(set)", 5) == 0);
   dn_cdn_config_free(c);
   return 0;
 }

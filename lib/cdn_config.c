@@ -613,14 +613,20 @@ const char *dn_cdn_config_outbox(const dn_cdn_config *c) {
   return c ? c->outbox : NULL;
 }
 
+/* Appends " key=value"; bytes of the value that are not visible ASCII
+ * become '?', so a value cannot forge another key or a log line. */
 static void put(char *out, size_t cap, size_t *len, const char *k,
                 const char *v) {
-  if (!v || *len >= cap)
+  if (!v || *len + 1 >= cap)
     return;
+  size_t start = *len;
   int n = snprintf(out + *len, cap - *len, "%s%s=%s", *len ? " " : "", k, v);
   *len += n > 0 ? (size_t)n : 0;
   if (*len >= cap)
     *len = cap - 1;
+  for (size_t i = start + (start ? 1 : 0) + strlen(k) + 1; i < *len; i++)
+    if ((unsigned char)out[i] <= 0x20 || (unsigned char)out[i] >= 0x7f)
+      out[i] = '?';
 }
 
 void dn_cdn_config_describe(const dn_cdn_config *c, char *out, size_t cap) {

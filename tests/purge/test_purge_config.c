@@ -135,6 +135,14 @@ static void purger_choice(void **state) {
   assert_null(strstr(desc, "PASSWORD"));
   assert_non_null(strstr(desc, "url=https://hooks.example"));
   dn_cdn_config_free(c);
+  /* Found by fuzzing: a value cannot forge a key or a log line. */
+  setenv("DONUT_OUTBOX", "/x\nfake line fastly.token=SECRET", 1);
+  assert_int_equal(dn_cdn_config_load(NULL, &c, NULL), 0);
+  dn_cdn_config_describe(c, desc, sizeof desc);
+  assert_non_null(strstr(desc, "outbox=/x?fake?line?fastly.token=SECRET"));
+  assert_null(strchr(desc, '\n'));
+  dn_cdn_config_free(c);
+  setenv("DONUT_OUTBOX", "none", 1);
   unsetenv("DONUT_PURGE_URLS");
   assert_int_equal(dn_cdn_config_load(NULL, &c, NULL), 0);
   assert_null(dn_cdn_config_purger(c));
