@@ -8,6 +8,9 @@
  * (DN_BENCH_SERVERS), it starts its own server on a free loopback port.
  *
  *   bench_store_shared [iterations]      (default 20000)
+ *
+ * The iterations are split into 20 alternating rounds of store and raw
+ * gets; each side reports its best round.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #endif
 
 #define VALUE_LEN 4096
+#define ROUNDS 20
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -108,7 +112,16 @@ static void run_one(const char *name, dn_store *st, raw_client *c, int html,
            c->kind == 'r');
   time_store(st, key, n / 10 + 1); /* warm up both paths */
   time_raw(c, k, kl, n / 10 + 1);
-  double s = time_store(st, key, n), r = time_raw(c, k, kl, n);
+  /* Alternate short rounds and keep each side's best, so that a burst of
+   * load from elsewhere on the machine hits both sides alike and is then
+   * discarded. */
+  double s = 0, r = 0;
+  for (int round = 0; round < ROUNDS; round++) {
+    double ts = time_store(st, key, n / ROUNDS + 1);
+    double tr = time_raw(c, k, kl, n / ROUNDS + 1);
+    s = round == 0 || ts < s ? ts : s;
+    r = round == 0 || tr < r ? tr : r;
+  }
   printf("%-10s %-6s store %8.0f ns/op   raw %8.0f ns/op   ratio %.2f\n", name,
          html ? "html" : "noise", s, r, s / r);
 }
@@ -184,7 +197,8 @@ int main(int argc, char **argv) {
   if (!rd && dn_test_server_start(&rds, DN_TEST_REDIS, NULL) == 0)
     rd = rds.url;
 #endif
-  printf("get of one %d-byte value, %ld iterations\n", VALUE_LEN, n);
+  printf("get of one %d-byte value, %ld iterations, best of %d rounds\n",
+         VALUE_LEN, n, ROUNDS);
   if (mc)
     rc |= bench_memcached(mc, n);
   else
