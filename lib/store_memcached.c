@@ -664,9 +664,8 @@ static int mc_open_handles(mc_store *s, const dn__hostport *hp, size_t n) {
       memcached_behavior_set(s->bmaster, MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK,
                              4 * MC_BATCH_ITEMS) != MEMCACHED_SUCCESS)
     return DN_ESTORE;
-  unsigned bsize = s->conf.pool_size / 4 ? s->conf.pool_size / 4 : 1;
   s->pool = memcached_pool_create(s->master, 1, s->conf.pool_size);
-  s->bpool = memcached_pool_create(s->bmaster, 1, bsize);
+  s->bpool = memcached_pool_create(s->bmaster, 1, s->conf.pool_size);
   return s->pool && s->bpool ? 0 : DN_ENOMEM;
 }
 
