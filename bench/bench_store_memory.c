@@ -10,7 +10,7 @@
  * Two data sets: 1,000 entries (cache-resident) and 50,000 (about 35 MB,
  * mostly out of cache). The "plain lookup" row is the yardstick: an
  * unlocked open-addressing table over the same keys. Each figure is the
- * best of 5 runs.
+ * median of 5 runs.
  *
  *   bench_store_memory [ops-per-thread]
  */
@@ -156,18 +156,23 @@ static double run(bench *proto, enum op op, int threads, double *mops) {
   return elapsed * 1e9 / (double)proto->ops;
 }
 
-/* The machine is shared: the best of several runs is the least disturbed
- * one. */
-static double best_of(bench *b, enum op op, int threads, double *mops) {
-  double best = 0;
-  for (int i = 0; i < REPEAT; i++) {
-    double m, ns = run(b, op, threads, &m);
-    if (i == 0 || ns < best) {
-      best = ns;
-      *mops = m;
+/* The machine is shared: report the median of several runs, with the
+ * throughput of that run. */
+static double median_of(bench *b, enum op op, int threads, double *mops) {
+  double ns[REPEAT], m[REPEAT];
+  for (int i = 0; i < REPEAT; i++)
+    ns[i] = run(b, op, threads, &m[i]);
+  for (int i = 1; i < REPEAT; i++) /* insertion sort by ns, m alongside */
+    for (int j = i; j > 0 && ns[j] < ns[j - 1]; j--) {
+      double t = ns[j];
+      ns[j] = ns[j - 1];
+      ns[j - 1] = t;
+      t = m[j];
+      m[j] = m[j - 1];
+      m[j - 1] = t;
     }
-  }
-  return best;
+  *mops = m[REPEAT / 2];
+  return ns[REPEAT / 2];
 }
 
 /* Bytes malloc has handed out: small blocks in the heap plus blocks big
@@ -249,7 +254,7 @@ static int dataset(size_t n, long ops) {
          "2T ns/op", "Mops/s");
   for (enum op op = OP_PLAIN; op < OP_COUNT; op++) {
     double m1, m2;
-    double ns1 = best_of(&b, op, 1, &m1), ns2 = best_of(&b, op, 2, &m2);
+    double ns1 = median_of(&b, op, 1, &m1), ns2 = median_of(&b, op, 2, &m2);
     printf("%-14s %10.1f %8.2f %10.1f %8.2f\n", op_names[op], ns1, m1, ns2, m2);
   }
   printf("overhead per entry beyond key+value: %.1f B (store accounting), "
