@@ -798,6 +798,7 @@ static const dn_store_ops memory_ops = {
     .index_members = mem_index_members,
     .stats = mem_stats,
     .destroy = mem_destroy,
+    .flags = DN_STORE_F_LOCAL,
 };
 
 /* Builds n shards; on failure frees everything, ms included. */
