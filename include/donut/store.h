@@ -129,15 +129,22 @@ DN_EXTERN int dn_store_stats_get(dn_store *store, dn_store_stats *out);
 typedef struct dn_store_memory_options {
   size_t max_bytes; /* budget including keys and overhead; 0 = 64 MiB */
   unsigned shards;  /* lock shards, rounded up to a power of two; 0 = 16 */
-  /* Clock for expiry in milliseconds; NULL = CLOCK_MONOTONIC. */
+  /* Clock for expiry in milliseconds; NULL = the monotonic clock, read at
+   * tick resolution (CLOCK_MONOTONIC_COARSE) where that is 10 ms or finer. */
   uint64_t (*now_ms)(void *ud);
   void *clock_ud;
 } dn_store_memory_options;
 
 #define DN_STORE_MEMORY_DEFAULT_BYTES ((size_t)64 << 20)
 
-/* Creates the in-process memory store: byte-budgeted, LRU-evicting,
- * thread-safe with sharded locks, O(1) get and set. `opts` may be NULL. */
+/* Creates the in-process memory store: byte-budgeted, evicting the least
+ * recently used (second chance), thread-safe with sharded locks, O(1) get
+ * and set. `opts` may be NULL. Returns 0 and an owned store in *out (free
+ * it with dn_store_free), DN_EINVAL (out is NULL or shards > 1024) or
+ * DN_ENOMEM. Every method is thread-safe; a custom now_ms must be
+ * thread-safe and must not call into the store. Values are held by
+ * reference; an item over max_bytes/8 gives DN_ETOOBIG. See
+ * docs/stores.md. */
 DN_EXTERN int dn_store_memory_new(const dn_store_memory_options *opts,
                                   dn_store **out);
 
