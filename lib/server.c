@@ -298,9 +298,11 @@ static void job_finish(dn__job *j, int from_callback) {
   }
   job_free(j);
   dn__reqparser_next(&c->rp);
-  if (!keep)
+  if (!keep) {
+    /* The last response: it gets the idle timeout to be read. */
     c->close_after_write = 1;
-  else if (from_callback)
+    timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
+  } else if (from_callback)
     conn_process(c, 1);
 }
 
@@ -464,8 +466,13 @@ static void arm_timer(dn__conn *c) {
 static void conn_process(dn__conn *c, int from_callback) {
   (void)from_callback;
   while (!c->busy && !c->closing && !c->draining && !c->close_after_write) {
-    if (c->write_pending >= WRITE_HIGH)
-      return; /* on_write resumes */
+    if (c->write_pending >= WRITE_HIGH) {
+      /* on_write resumes; a peer that stops reading is dropped after
+       * the idle timeout. */
+      if (c->timer_kind == T_NONE)
+        timer_set(c, T_IDLE, c->srv->o.idle_timeout_ms);
+      return;
+    }
     size_t used = 0;
     int r = dn__reqparser_feed(&c->rp, c->in + c->in_pos, c->in_len - c->in_pos,
                                &used);
@@ -574,6 +581,7 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
                     "Content-Length: 21\r\nRetry-After: 1\r\n"
                     "Connection: close\r\n\r\ntoo many connections\n");
     read_resume(c);
+    timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
     return;
   }
   c->ls = ls;

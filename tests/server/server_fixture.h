@@ -77,7 +77,8 @@ static int port_of(const char *addr) {
   return c ? (int)strtol(c + 1, NULL, 10) : 0;
 }
 
-static fixture *fx_start(int offload, uint32_t request_timeout_ms) {
+static fixture *fx_start_ex(int offload, uint32_t request_timeout_ms,
+                            uint32_t idle_timeout_ms) {
   fixture *f = calloc(1, sizeof *f);
   pthread_mutex_init(&f->mu, NULL);
   f->offload = offload;
@@ -95,7 +96,7 @@ static fixture *fx_start(int offload, uint32_t request_timeout_ms) {
   o.max_body_bytes = 4096;
   o.max_connections = 4;
   o.request_timeout_ms = request_timeout_ms;
-  o.idle_timeout_ms = 10000;
+  o.idle_timeout_ms = idle_timeout_ms;
   o.handler = dn_demo_handler;
   o.handler_ud = f->demo;
   o.access = fx_access;
@@ -112,6 +113,10 @@ static fixture *fx_start(int offload, uint32_t request_timeout_ms) {
   f->stop.data = f;
   pthread_create(&f->thread, NULL, fx_thread, f);
   return f;
+}
+
+static fixture *fx_start(int offload, uint32_t request_timeout_ms) {
+  return fx_start_ex(offload, request_timeout_ms, 10000);
 }
 
 /* Graceful shutdown from the test thread; returns when the loop ended. */
@@ -139,6 +144,15 @@ static int fx_setup_inline(void **state) {
 }
 static int fx_setup_offload(void **state) {
   *state = fx_start(1, 300);
+  return *state ? 0 : -1;
+}
+/* Impatient with idle peers (300 ms), patient with requests. */
+static int fx_setup_inline_idle(void **state) {
+  *state = fx_start_ex(0, 10000, 300);
+  return *state ? 0 : -1;
+}
+static int fx_setup_offload_idle(void **state) {
+  *state = fx_start_ex(1, 10000, 300);
   return *state ? 0 : -1;
 }
 /* Patient variants for tests that hold a request open on purpose. */

@@ -284,6 +284,32 @@ static void test_slow_client_times_out(void **state) {
   conn_close_fd(c);
 }
 
+/* A peer that pipelines requests but never reads the answers: the server
+ * stops answering once a megabyte is queued and drops the peer after the
+ * idle timeout instead of holding the connection for ever. */
+static void test_peer_that_never_reads_is_dropped(void **state) {
+  fixture *f = *state;
+  int fd = tcp_connect(f->port);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  static const char one[] = "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+  char *many = malloc(20000 * (sizeof one - 1));
+  for (int i = 0; i < 20000; i++)
+    memcpy(many + (size_t)i * (sizeof one - 1), one, sizeof one - 1);
+  send_all(fd, many, 20000 * (sizeof one - 1));
+  free(many);
+  usleep(1500 * 1000);
+  /* Now read: the queued answers, then the end of the connection. */
+  char buf[65536];
+  ssize_t n;
+  size_t total = 0;
+  while ((n = recv_some(fd, buf, sizeof buf)) > 0)
+    total += (size_t)n;
+  assert_true(n == 0 || errno == ECONNRESET);
+  assert_true(total < 20000 * 600); /* it did not answer everything */
+  close(fd);
+}
+
 static void test_graceful_shutdown(void **state) {
   fixture *f = *state;
   conn *idle = conn_open(f->port);
@@ -543,6 +569,10 @@ int main(void) {
       BOTH(test_limits_431_413_400),
       BOTH(test_connection_limit),
       BOTH(test_slow_client_times_out),
+      cmocka_unit_test_setup_teardown(test_peer_that_never_reads_is_dropped,
+                                      fx_setup_inline_idle, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_peer_that_never_reads_is_dropped,
+                                      fx_setup_offload_idle, fx_teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown,
                                       fx_setup_inline_patient, fx_teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown,
