@@ -112,11 +112,18 @@ static int on_headers_complete(http_parser *p) {
     return fail(rp, 413, "request body too large");
   make_slices(rp);
   q->expect_continue = 0;
-  for (size_t i = 0; i < q->nfields; i++)
-    if (q->fields[i].name.len == 6 &&
-        strncasecmp(q->fields[i].name.ptr, "Expect", 6) == 0 &&
+  int hosts = 0;
+  for (size_t i = 0; i < q->nfields; i++) {
+    dn_slice n = q->fields[i].name;
+    if (n.len == 6 && strncasecmp(n.ptr, "Expect", 6) == 0 &&
         is_continue(q->fields[i].value))
       q->expect_continue = 1;
+    hosts += n.len == 4 && strncasecmp(n.ptr, "Host", 4) == 0;
+  }
+  /* RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request
+   * without a Host field or with more than one. */
+  if (p->http_major == 1 && p->http_minor >= 1 && hosts != 1)
+    return fail(rp, 400, "an HTTP/1.1 request needs exactly one Host");
   /* RFC 9110 §10.1.1: 100-continue only matters for HTTP/1.1. */
   if (q->expect_continue && p->http_minor >= 1)
     http_parser_pause(p, 1);

@@ -234,6 +234,12 @@ static void test_limits_431_413_400(void **state) {
   expect_error_then_close(f->port, junk, strlen(junk), 400);
   const char *bad = "GET / HTTP/1.1\r\nBad Header\r\n\r\n";
   expect_error_then_close(f->port, bad, strlen(bad), 400);
+  /* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host. */
+  const char *nohost = "GET /comment?id=1 HTTP/1.1\r\n\r\n";
+  expect_error_then_close(f->port, nohost, strlen(nohost), 400);
+  const char *twohosts =
+      "GET /comment?id=1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+  expect_error_then_close(f->port, twohosts, strlen(twohosts), 400);
   /* A good request still works afterwards. */
   resp r;
   get(f, "/comment?id=1", &r);
@@ -344,12 +350,13 @@ static void test_control_auth(void **state) {
   assert_int_equal(r.status, 401);
   assert_non_null(strcasestr(r.head, "WWW-Authenticate: Bearer"));
   fetch(f->ctl_port,
-        "GET /metrics HTTP/1.1\r\nAuthorization: Bearer wrong-token-0123456789"
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+        "wrong-token-0123456789"
         "abcdef\r\n\r\n",
         &r);
   assert_int_equal(r.status, 401);
   fetch(f->ctl_port,
-        "POST /purge HTTP/1.1\r\nAuthorization: Basic " TOKEN
+        "POST /purge HTTP/1.1\r\nHost: t\r\nAuthorization: Basic " TOKEN
         "\r\nContent-Length: 2\r\n\r\n{}",
         &r);
   assert_int_equal(r.status, 401);
@@ -421,7 +428,8 @@ static void test_control_purge_inspect_metrics(void **state) {
 static const char pipelined[] =
     "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Long: abc\r\n\r\n"
     "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-    "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+    "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+    "chunked\r\n\r\n3\r\nabc\r\n"
     "0\r\n\r\n";
 
 /* Feeds `in` in two pieces split at `at` and returns the requests seen as
