@@ -225,17 +225,30 @@ static int wait_ready(dn_test_server *s) {
   return -1;
 }
 
+static void remove_dir(const char *dir);
+
+/* The directory holds the start-up log only: once the server answers (or
+ * has failed and its log was read), it is removed, so that a test that
+ * stops half-way leaves nothing behind in /tmp. */
 static int launch(dn_test_server *s) {
   char bin[512];
   if (find_binary(s->kind, bin, sizeof bin, s->error, sizeof s->error))
     return -1;
+  if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(s->error, sizeof s->error, "mkdir %s: %s", s->dir,
+             strerror(errno));
+    return -1;
+  }
   s->pid = spawn(s, bin);
+  int rc = -1;
   if (s->pid < 0) {
     snprintf(s->error, sizeof s->error, "fork: %s", strerror(errno));
     s->pid = 0;
-    return -1;
+  } else {
+    rc = wait_ready(s);
   }
-  return wait_ready(s);
+  remove_dir(s->dir);
+  return rc;
 }
 
 int dn_test_server_start(dn_test_server *s, int kind,

@@ -1,9 +1,10 @@
 /* servers.h - real memcached and redis servers for tests and benchmarks.
  *
  * Each server is a child process bound to 127.0.0.1 on a free port chosen
- * at run time, with its files in a fresh temporary directory (redis keeps
- * nothing on disk: --save "" --appendonly no). Starting waits until the
- * server answers; the child dies with its parent. Servers can be stopped
+ * at run time; its start-up log goes to a temporary directory that is
+ * removed once the server answers (redis keeps nothing on disk: --save ""
+ * --appendonly no). Starting waits until the server answers; the child
+ * dies with its parent. Servers can be stopped
  * and restarted on the same port, or paused (SIGSTOP) to play a server that
  * accepts connections but never answers. Never touches a system-wide
  * server. Does not depend on cmocka, so benchmarks can use it too.
@@ -21,7 +22,7 @@ typedef struct dn_test_server {
   int kind;
   pid_t pid; /* 0 when not running */
   int port;
-  char dir[64];  /* temporary directory with the server's log */
+  char dir[64];  /* start-up log directory; removed once it answers */
   char addr[32]; /* "127.0.0.1:<port>" */
   char url[64];  /* "redis://127.0.0.1:<port>" */
   const char *extra[DN_TEST_SERVER_MAX_ARGS + 1]; /* borrowed, NULL-ended */
