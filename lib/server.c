@@ -543,6 +543,20 @@ static void remote_name(dn__conn *c) {
   snprintf(c->remote, sizeof c->remote, "%s:%d", ip, port);
 }
 
+/* Over the connection limit: 503, then close once it is read. */
+static void conn_reject(dn__conn *c) {
+  DN__COUNT(c->srv, connections_rejected, 1);
+  c->close_after_write = 1;
+  write_static(c, "HTTP/1.1 503 Service Unavailable\r\n"
+                  "Content-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Length: 21\r\nRetry-After: 1\r\n"
+                  "Connection: close\r\n\r\ntoo many connections\n");
+  if (c->closing)
+    return;
+  read_resume(c);
+  timer_set(c, T_IDLE, c->srv->o.idle_timeout_ms);
+}
+
 void dn__server_on_connection(uv_stream_t *server, int status) {
   dn__listener *ls = server->data;
   dn_server *srv = ls->srv;
@@ -574,14 +588,7 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   remote_name(c);
   if (ls->nconns >= srv->o.max_connections || srv->shutting_down) {
-    DN__COUNT(srv, connections_rejected, 1);
-    c->close_after_write = 1;
-    write_static(c, "HTTP/1.1 503 Service Unavailable\r\n"
-                    "Content-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Length: 21\r\nRetry-After: 1\r\n"
-                    "Connection: close\r\n\r\ntoo many connections\n");
-    read_resume(c);
-    timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
+    conn_reject(c);
     return;
   }
   c->ls = ls;
