@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const keys[] = {" fastly.token=", " cloudflare.token="};
   for (int k = 0; k < 2; k++)
     for (const char *t = strstr(desc, keys[k]); t; t = strstr(t + 1, keys[k]))
-      CHECK(strncmp(t + strlen(keys[k]), "(set)", 5) == 0);
+      CHECK(strncmp(t + strlen(keys[k]), "(set)", 5) == 0 &&
+            (t[strlen(keys[k]) + 5] == ' ' || !t[strlen(keys[k]) + 5]));
   dn_cdn_config_free(c);
   return 0;
 }

@@ -486,6 +486,11 @@ static int make_backend(const dn_cdn_config *c, dn_purge_backend *b,
 
 static int finalize(dn_cdn_config *c, int use_env, dn_error *err) {
   int rc = resolve_purger(c, err);
+  /* Checked even when unused: a typo should not wait for the day the
+   * purger changes. */
+  for (size_t i = 0; rc == 0 && i < dn__strlist_count(&c->urls); i++)
+    rc = dn__purge_check_url("purge.urls (DONUT_PURGE_URLS)",
+                             dn__strlist_at(&c->urls, i).ptr, err);
   if (rc == 0)
     rc = resolve_outbox(c, use_env, err);
   if (rc == 0 && c->ak_action && strcmp(c->ak_action, "invalidate") != 0 &&
@@ -613,54 +618,64 @@ const char *dn_cdn_config_outbox(const dn_cdn_config *c) {
   return c ? c->outbox : NULL;
 }
 
-/* Appends " key=value"; bytes of the value that are not visible ASCII
- * become '?', so a value cannot forge another key or a log line. */
-static void put(char *out, size_t cap, size_t *len, const char *k,
-                const char *v) {
-  if (!v || *len + 1 >= cap)
+typedef struct line {
+  char *out;
+  size_t cap, len;
+  int full; /* a pair did not fit: nothing more is added */
+} line;
+
+/* Appends " key=value", whole or not at all; bytes of the value that are
+ * not visible ASCII become '?', so a value cannot forge another key or a
+ * log line. */
+static void put(line *l, const char *k, const char *v) {
+  if (!v || l->full)
     return;
-  size_t start = *len;
-  int n = snprintf(out + *len, cap - *len, "%s%s=%s", *len ? " " : "", k, v);
-  *len += n > 0 ? (size_t)n : 0;
-  if (*len >= cap)
-    *len = cap - 1;
-  for (size_t i = start + (start ? 1 : 0) + strlen(k) + 1; i < *len; i++)
-    if ((unsigned char)out[i] <= 0x20 || (unsigned char)out[i] >= 0x7f)
-      out[i] = '?';
+  int n = snprintf(NULL, 0, "%s%s=%s", l->len ? " " : "", k, v);
+  if (n < 0 || l->len + (size_t)n >= l->cap) {
+    l->full = 1;
+    return;
+  }
+  size_t at = l->len + (l->len ? 1 : 0) + strlen(k) + 1;
+  snprintf(l->out + l->len, l->cap - l->len, "%s%s=%s", l->len ? " " : "", k,
+           v);
+  l->len += (size_t)n;
+  for (size_t i = at; i < l->len; i++)
+    if ((unsigned char)l->out[i] <= 0x20 || (unsigned char)l->out[i] >= 0x7f)
+      l->out[i] = '?';
 }
 
 void dn_cdn_config_describe(const dn_cdn_config *c, char *out, size_t cap) {
-  size_t len = 0;
   char num[32], label[160];
   if (!out || cap == 0)
     return;
   out[0] = '\0';
   if (!c)
     return;
-  put(out, cap, &len, "cdn", dn_cdn_profile_name(c->profile));
-  put(out, cap, &len, "purger", c->purger ? c->purger : "none");
+  line l = {out, cap, 0, 0};
+  put(&l, "cdn", dn_cdn_profile_name(c->profile));
+  put(&l, "purger", c->purger ? c->purger : "none");
   for (size_t i = 0; i < dn__strlist_count(&c->urls); i++) {
     dn__purge_url_label(dn__strlist_at(&c->urls, i).ptr, label, sizeof label);
-    put(out, cap, &len, "url", label);
+    put(&l, "url", label);
   }
-  put(out, cap, &len, "fastly.service", c->fastly_service);
-  put(out, cap, &len, "fastly.token", c->fastly_token ? "(set)" : NULL);
-  put(out, cap, &len, "fastly.api_url", c->fastly_api);
-  put(out, cap, &len, "cloudflare.zone", c->cf_zone);
-  put(out, cap, &len, "cloudflare.token", c->cf_token ? "(set)" : NULL);
-  put(out, cap, &len, "cloudflare.api_url", c->cf_api);
-  put(out, cap, &len, "akamai.edgerc", c->ak_edgerc);
-  put(out, cap, &len, "akamai.section", c->ak_section);
-  put(out, cap, &len, "akamai.credentials", c->ak_buf ? "(set)" : NULL);
-  put(out, cap, &len, "akamai.api_url", c->ak_api);
-  put(out, cap, &len, "webhook.headers",
+  put(&l, "fastly.service", c->fastly_service);
+  put(&l, "fastly.token", c->fastly_token ? "(set)" : NULL);
+  put(&l, "fastly.api_url", c->fastly_api);
+  put(&l, "cloudflare.zone", c->cf_zone);
+  put(&l, "cloudflare.token", c->cf_token ? "(set)" : NULL);
+  put(&l, "cloudflare.api_url", c->cf_api);
+  put(&l, "akamai.edgerc", c->ak_edgerc);
+  put(&l, "akamai.section", c->ak_section);
+  put(&l, "akamai.credentials", c->ak_buf ? "(set)" : NULL);
+  put(&l, "akamai.api_url", c->ak_api);
+  put(&l, "webhook.headers",
       dn__strlist_count(&c->hook_headers) ? "(set)" : NULL);
-  put(out, cap, &len, "soft", c->soft ? "1" : "0");
+  put(&l, "soft", c->soft ? "1" : "0");
   if (c->window_ms) {
     snprintf(num, sizeof num, "%llu", (unsigned long long)c->window_ms);
-    put(out, cap, &len, "window_ms", num);
+    put(&l, "window_ms", num);
   }
-  put(out, cap, &len, "outbox", c->outbox ? c->outbox : "none");
+  put(&l, "outbox", c->outbox ? c->outbox : "none");
 }
 
 int dn_purger_new_from_config(const dn_cdn_config *c,

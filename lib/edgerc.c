@@ -125,15 +125,17 @@ static int scan(const char *text, size_t len, const char *section, found *f,
   return 0;
 }
 
-/* Copies what was found into one block; host loses "https://" and '/'. */
+/* Copies what was found into one block; host loses "https://" and '/'.
+ * Returns 0, DN_ECONFIG (nothing left of host) or DN_ENOMEM. */
 static int store(found *f, dn_purge_akamai_options *out, char **buf) {
   dn_slice *h = &f->v[K_HOST];
-  if (h->len > 8 && memcmp(h->ptr, "https://", 8) == 0) {
-    h->ptr += 8;
-    h->len -= 8;
-  }
+  if (h->len > 8 && memcmp(h->ptr, "https://", 8) == 0)
+    *h = trim(h->ptr + 8, h->len - 8);
   while (h->len && h->ptr[h->len - 1] == '/')
     h->len--;
+  *h = trim(h->ptr, h->len);
+  if (h->len == 0)
+    return DN_ECONFIG;
   size_t total = 0;
   for (int i = 0; i < K_COUNT; i++)
     total += f->v[i].len + 1;
@@ -170,7 +172,11 @@ int dn__edgerc_parse(const char *text, size_t len, const char *section,
       return dn__error_set(err, DN_ECONFIG, 0,
                            ".edgerc section [%.64s] has no %s", section,
                            key_names[i]);
-  if (store(&f, out, buf))
+  rc = store(&f, out, buf);
+  if (rc == DN_ECONFIG)
+    return dn__error_set(err, rc, 0, ".edgerc section [%.64s] has no host",
+                         section);
+  if (rc)
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   return 0;
 }

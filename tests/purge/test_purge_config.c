@@ -285,6 +285,20 @@ static void config_errors(void **state) {
   expect_config_error("{\"cdn\":\"akamai\",\"akamai\":{\"edgerc\":"
                       "\"missing-edgerc\"}}",
                       DN_EIO, "missing-edgerc");
+  /* Found by fuzzing: URLs are checked even when the purger ignores them,
+   * and a description never cuts a pair in half. */
+  expect_config_error("{\"purge\":{\"urls\":[\"p//a/\"]}}", DN_ECONFIG,
+                      "purge.urls");
+  dn_cdn_config *cut;
+  const char *fastly = "{\"cdn\":\"fastly\",\"fastly\":{\"token\":\"t\","
+                       "\"service\":\"s\"}}";
+  assert_int_equal(dn_cdn_config_parse(fastly, strlen(fastly), NULL, &cut,
+                                       NULL),
+                   0);
+  char small[48];
+  dn_cdn_config_describe(cut, small, sizeof small);
+  assert_string_equal(small, "cdn=fastly purger=fastly fastly.service=s");
+  dn_cdn_config_free(cut);
   expect_config_error("{\"akamai\":{\"action\":\"nuke\"}}", DN_ECONFIG,
                       "akamai.action");
   expect_config_error("{\"webhook\":{\"headers\":{\"X\":1}}}", DN_ECONFIG,
@@ -361,6 +375,13 @@ static void edgerc_files(void **state) {
   assert_int_equal(dn__edgerc_parse(cr, strlen(cr), NULL, &o, &buf, &err),
                    DN_ECONFIG);
   assert_int_equal(err.line, 2);
+  /* Found by fuzzing: nothing but a scheme and spaces is no host. */
+  const char *nohost = "[default]\nclient_secret=s\nhost = https:// /\n"
+                       "access_token = a\nclient_token = c\n";
+  assert_int_equal(dn__edgerc_parse(nohost, strlen(nohost), NULL, &o, &buf,
+                                    &err),
+                   DN_ECONFIG);
+  assert_non_null(strstr(err.text, "no host"));
   const char *badmax = "[default]\nmax-body = lots\n";
   assert_int_equal(dn__edgerc_parse(badmax, strlen(badmax), NULL, &o, &buf,
                                     &err),
