@@ -77,8 +77,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   conn *c = st->data;
-  if (n < 0 || http_parser_execute(&c->parser, &settings, b->base,
-                                   (size_t)n) != (size_t)n) {
+  if (n < 0 || http_parser_execute(&c->parser, &settings, b->base, (size_t)n) !=
+                   (size_t)n) {
     uv_close((uv_handle_t *)st, on_closed);
   }
 }
@@ -104,8 +104,8 @@ static void on_connection(uv_stream_t *server, int status) {
 static void close_all(uv_handle_t *h, void *ud) {
   (void)ud;
   if (!uv_is_closing(h))
-    uv_close(h, h->type == UV_TCP && h->data && h->data != ud ? on_closed
-                                                                : NULL);
+    uv_close(h,
+             h->type == UV_TCP && h->data && h->data != ud ? on_closed : NULL);
 }
 
 static void on_stop(uv_async_t *a) {
@@ -143,7 +143,7 @@ static void sink_stop(sink *s) {
   uv_loop_close(&s->loop);
 }
 
-/* ---- producers ------------------------------------------------------------ */
+/* ---- producers ----------------------------------------------------------- */
 
 typedef struct producer {
   dn_purger *p;
@@ -175,7 +175,7 @@ static void *produce(void *arg) {
   return NULL;
 }
 
-/* ---- scenarios ------------------------------------------------------------ */
+/* ---- scenarios ----------------------------------------------------------- */
 
 typedef struct scenario {
   const char *name;
@@ -184,8 +184,8 @@ typedef struct scenario {
   long invalidations;
 } scenario;
 
-static int backend_for(const scenario *sc, const char *url,
-                       dn_purge_backend *b, dn_cdn_profile *profile) {
+static int backend_for(const scenario *sc, const char *url, dn_purge_backend *b,
+                       dn_cdn_profile *profile) {
   if (strcmp(sc->backend, "varnish") == 0) {
     const char *urls[] = {url};
     dn_purge_varnish_options o = {urls, 1, 0, 0};

@@ -24,8 +24,7 @@ typedef struct options {
   long timeout_s;
 } options;
 
-static int parse(const dn_cli_command *cmd, int argc, char **argv,
-                 options *o) {
+static int parse(const dn_cli_command *cmd, int argc, char **argv, options *o) {
   const char *timeout = NULL;
   for (int i = 1; i < argc; i++) {
     int m = dn_cli_option(argc, argv, &i, "--outbox", &o->dir);
@@ -101,11 +100,11 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
   if (l->json) {
     json_t *o = json_pack(
         "{s:s,s:I,s:s,s:I,s:i,s:s,s:I,s:b,s:o,s:o}", "file", e->file, "id",
-        (json_int_t)e->id, "state", failed ? "failed" : "pending",
-        "created_ms", (json_int_t)e->created_ms, "attempts", (int)e->attempts,
-        "error", e->error, "owner_pid", (json_int_t)e->owner_pid,
-        "owner_running", e->owner_alive, "tags", strings(e->tags, e->ntags),
-        "uris", strings(e->uris, e->nuris));
+        (json_int_t)e->id, "state", failed ? "failed" : "pending", "created_ms",
+        (json_int_t)e->created_ms, "attempts", (int)e->attempts, "error",
+        e->error, "owner_pid", (json_int_t)e->owner_pid, "owner_running",
+        e->owner_alive, "tags", strings(e->tags, e->ntags), "uris",
+        strings(e->uris, e->nuris));
     json_array_append_new(l->entries, o);
     return 0;
   }
@@ -125,12 +124,13 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
   return 0;
 }
 
-static int list(const dn_cli_command *cmd, const options *o,
-                const char *dir) {
+static int list(const dn_cli_command *cmd, const options *o, const char *dir) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  lister l = {o->json, json_array(), 0, 0, 0,
-              (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000};
+  lister l = {
+      o->json, json_array(),
+      0,       0,
+      0,       (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000};
   size_t corrupt = 0;
   dn_error err;
   memset(&err, 0, sizeof err);
@@ -140,10 +140,10 @@ static int list(const dn_cli_command *cmd, const options *o,
     return dn_cli_fail(cmd, "%s", err.text);
   }
   if (o->json) {
-    json_t *out = json_pack("{s:s,s:o,s:I,s:I,s:I}", "outbox", dir, "entries",
-                            l.entries, "pending", (json_int_t)l.pending,
-                            "failed", (json_int_t)l.failed, "corrupt",
-                            (json_int_t)corrupt);
+    json_t *out =
+        json_pack("{s:s,s:o,s:I,s:I,s:I}", "outbox", dir, "entries", l.entries,
+                  "pending", (json_int_t)l.pending, "failed",
+                  (json_int_t)l.failed, "corrupt", (json_int_t)corrupt);
     json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(out);
@@ -160,7 +160,7 @@ static int list(const dn_cli_command *cmd, const options *o,
   return DN_CLI_EXIT_OK;
 }
 
-/* ---- retry ---------------------------------------------------------------- */
+/* ---- retry --------------------------------------------------------------- */
 
 typedef struct tally {
   unsigned delivered, failed;
@@ -197,8 +197,7 @@ static int retry(const dn_cli_command *cmd, const options *o,
     return dn_cli_fail(cmd, "%s", err.text);
   dn_purger_stats st;
   dn_purger_stats_get(p, &st);
-  rc = dn_purger_drain(p, (uint64_t)(o->timeout_s ? o->timeout_s : 120) *
-                              1000);
+  rc = dn_purger_drain(p, (uint64_t)(o->timeout_s ? o->timeout_s : 120) * 1000);
   dn_purger_free(p); /* what is still pending stays in the outbox */
   printf("%s: %llu entries taken over, %u batches delivered, %u failed\n",
          dn_cdn_config_purger(cfg), (unsigned long long)st.replayed,
@@ -210,8 +209,7 @@ static int retry(const dn_cli_command *cmd, const options *o,
 
 /* ---- drop ---------------------------------------------------------------- */
 
-static int drop(const dn_cli_command *cmd, const options *o,
-                const char *dir) {
+static int drop(const dn_cli_command *cmd, const options *o, const char *dir) {
   size_t n = 0;
   dn_error err;
   memset(&err, 0, sizeof err);

@@ -83,8 +83,8 @@ static const setting settings[] = {
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
-static const char *const purgers[] = {"varnish", "fastly", "cloudflare",
-                                      "akamai", "webhook", "none"};
+static const char *const purgers[] = {"varnish", "fastly",  "cloudflare",
+                                      "akamai",  "webhook", "none"};
 
 static void wipe_free(char *s) {
   if (s)
@@ -214,8 +214,7 @@ static int set_json_list(const setting *s, dn__strlist *l, json_t *v,
       dn__strlist_free(&out);
       return set_error(s, 0, err, "must be an array of strings");
     }
-    if (dn__strlist_add_z(&out, json_string_value(x),
-                          json_string_length(x))) {
+    if (dn__strlist_add_z(&out, json_string_value(x), json_string_length(x))) {
       dn__strlist_free(&out);
       return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
     }
@@ -277,7 +276,7 @@ static int set_json(dn_cdn_config *c, const setting *s, json_t *v,
   }
 }
 
-/* ---- the JSON file --------------------------------------------------------- */
+/* ---- the JSON file ------------------------------------------------------- */
 
 static const setting *find(const char *section, const char *key) {
   for (size_t i = 0; i < NSETTINGS; i++) {
@@ -559,16 +558,18 @@ static char *read_file(const char *path, size_t *len, dn_error *err) {
   fclose(f);
   char *text = rc ? NULL : dn__buf_steal(&b, len);
   if (!text)
-    dn__error_set(err, rc == DN_ETOOBIG ? DN_ECONFIG : rc ? rc : DN_ENOMEM, 0,
-                  "cannot read %.200s: %s", path,
+    dn__error_set(err,
+                  rc == DN_ETOOBIG ? DN_ECONFIG
+                  : rc             ? rc
+                                   : DN_ENOMEM,
+                  0, "cannot read %.200s: %s", path,
                   rc == DN_ETOOBIG ? "larger than 1 MiB" : "read error");
   OPENSSL_cleanse(chunk, sizeof chunk);
   dn__buf_free(&b);
   return text;
 }
 
-int dn_cdn_config_load(const char *path, dn_cdn_config **out,
-                       dn_error *err) {
+int dn_cdn_config_load(const char *path, dn_cdn_config **out, dn_error *err) {
   if (!out)
     return dn__error_set(err, DN_EINVAL, 0, "no output");
   if (!path || !*path)
@@ -604,7 +605,7 @@ int dn_cdn_config_load(const char *path, dn_cdn_config **out,
   return 0;
 }
 
-/* ---- reading it ------------------------------------------------------------ */
+/* ---- reading it ---------------------------------------------------------- */
 
 dn_cdn_profile dn_cdn_config_profile(const dn_cdn_config *c) {
   return c ? c->profile : DN_CDN_NONE;

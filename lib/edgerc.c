@@ -22,16 +22,14 @@
 
 enum { K_HOST, K_CLIENT_TOKEN, K_CLIENT_SECRET, K_ACCESS_TOKEN, K_COUNT };
 static const char *const key_names[K_COUNT] = {"host", "client_token",
-                                               "client_secret",
-                                               "access_token"};
+                                               "client_secret", "access_token"};
 
 static dn_slice trim(const char *s, size_t len) {
   while (len && (*s == ' ' || *s == '\t')) {
     s++;
     len--;
   }
-  while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                 s[len - 1] == '\r'))
+  while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
     len--;
   dn_slice out = {s, len};
   return out;
@@ -67,8 +65,7 @@ static int line(found *f, dn_slice l, const char *section, int lineno,
   if (l.ptr[0] == '[') {
     if (l.ptr[l.len - 1] != ']')
       return dn__error_set(err, DN_ECONFIG, at,
-                           ".edgerc line %d: unclosed section header",
-                           lineno);
+                           ".edgerc line %d: unclosed section header", lineno);
     f->in_section = slice_is(trim(l.ptr + 1, l.len - 2), section);
     f->seen_section |= f->in_section;
     return 0;
@@ -156,8 +153,7 @@ static int store(found *f, dn_purge_akamai_options *out, char **buf) {
 }
 
 int dn__edgerc_parse(const char *text, size_t len, const char *section,
-                     dn_purge_akamai_options *out, char **buf,
-                     dn_error *err) {
+                     dn_purge_akamai_options *out, char **buf, dn_error *err) {
   found f;
   memset(&f, 0, sizeof f);
   section = section && *section ? section : "default";
@@ -165,8 +161,8 @@ int dn__edgerc_parse(const char *text, size_t len, const char *section,
   if (rc)
     return rc;
   if (!f.seen_section)
-    return dn__error_set(err, DN_ECONFIG, 0,
-                         ".edgerc has no section [%.64s]", section);
+    return dn__error_set(err, DN_ECONFIG, 0, ".edgerc has no section [%.64s]",
+                         section);
   for (int i = 0; i < K_COUNT; i++)
     if (!f.have[i])
       return dn__error_set(err, DN_ECONFIG, 0,

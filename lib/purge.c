@@ -83,8 +83,8 @@ void dn__queue_free(dn__queue *q) {
 }
 
 int dn__queue_empty(const dn__queue *q) {
-  return dn__strlist_count(&q->tags) == 0 &&
-         dn__strlist_count(&q->uris) == 0 && q->ids.len == 0;
+  return dn__strlist_count(&q->tags) == 0 && dn__strlist_count(&q->uris) == 0 &&
+         q->ids.len == 0;
 }
 
 static void strlist_truncate(dn__strlist *l, size_t count, size_t bytes) {
@@ -107,8 +107,7 @@ int dn__queue_merge(dn__queue *dst, const dn__queue *src) {
   if (rc)
     return DN_ENOMEM;
   for (size_t i = 0; i < src->ids.len; i++)
-    *(uint64_t *)dn__vec_push(&dst->ids) =
-        DN__VEC_AT(&src->ids, uint64_t, i);
+    *(uint64_t *)dn__vec_push(&dst->ids) = DN__VEC_AT(&src->ids, uint64_t, i);
   dst->fresh += src->fresh;
   return 0;
 }
@@ -224,8 +223,7 @@ static int check_backend(const dn_purge_backend *b, dn_error *err) {
   if (!o || o->version < 1 || !o->name || !o->targets || !o->build)
     return dn__error_set(err, DN_EINVAL, 0, "incomplete purger ops table");
   if (o->targets(b->self) < 1)
-    return dn__error_set(err, DN_EINVAL, 0, "purger %s has no target",
-                         o->name);
+    return dn__error_set(err, DN_EINVAL, 0, "purger %s has no target", o->name);
   return 0;
 }
 
@@ -306,8 +304,8 @@ int dn_purger_new(dn_purge_backend backend, const dn_purger_options *opts,
     p->loop_thread = p->thread;
   p->backend = backend;
   if (adopted)
-    dn__purge_log(p, DN_LOG_INFO, "purge: %zu entries adopted from %s",
-                  adopted, p->outbox_dir);
+    dn__purge_log(p, DN_LOG_INFO, "purge: %zu entries adopted from %s", adopted,
+                  p->outbox_dir);
   uv_mutex_lock(&p->lock);
   uv_async_send(&p->wake);
   uv_mutex_unlock(&p->lock);
@@ -351,8 +349,7 @@ static int validate_tags(const dn_slice *tags, size_t n, dn_error *err) {
 
 /* Queues one invalidation. `fallback`: when the outbox write fails, queue
  * it in memory anyway (the engine's listener cannot report an error). */
-static int enqueue(dn_purger *p, dn__queue *one, int fallback,
-                   dn_error *err) {
+static int enqueue(dn_purger *p, dn__queue *one, int fallback, dn_error *err) {
   uint64_t id;
   int rc = 0, have_id = 0;
   if (p->o.durability == DN_PURGE_SYNC_BEFORE_RETURN &&
@@ -362,9 +359,9 @@ static int enqueue(dn_purger *p, dn__queue *one, int fallback,
     if (rc == DN_EIO)
       dn__ledger_ack(p->ledger, &id, 1);
     if (rc == DN_ENOMEM || (rc == DN_EIO && !fallback))
-      return dn__error_set(err, rc, 0, rc == DN_EIO
-                                           ? "cannot write the outbox"
-                                           : "out of memory");
+      return dn__error_set(err, rc, 0,
+                           rc == DN_EIO ? "cannot write the outbox"
+                                        : "out of memory");
     have_id = rc == 0;
   }
   if (have_id) {
@@ -392,8 +389,8 @@ static int enqueue(dn_purger *p, dn__queue *one, int fallback,
   if (rc && have_id)
     dn__ledger_ack(p->ledger, &id, 1);
   if (rc)
-    return dn__error_set(err, rc, 0, rc == DN_ESTATE ? "purger is stopping"
-                                                     : "out of memory");
+    return dn__error_set(
+        err, rc, 0, rc == DN_ESTATE ? "purger is stopping" : "out of memory");
   return 0;
 }
 
@@ -455,8 +452,8 @@ void dn_purger_on_invalidate(void *ud, const dn_slice *tags, size_t n) {
   uv_mutex_lock(&p->lock);
   p->stats.dropped++;
   uv_mutex_unlock(&p->lock);
-  dn__purge_log(p, DN_LOG_ERROR, "purge: invalidation of %zu tags lost: %s",
-                n, err.text);
+  dn__purge_log(p, DN_LOG_ERROR, "purge: invalidation of %zu tags lost: %s", n,
+                err.text);
 }
 
 int dn_purger_listen(dn_purger *p, dn_engine *engine) {
@@ -499,8 +496,7 @@ int dn_purger_drain(dn_purger *p, uint64_t timeout_ms) {
   uint64_t deadline = uv_hrtime() + timeout_ms * 1000000ull;
   int rc = 0;
   uv_mutex_lock(&p->lock);
-  while (rc == 0 && !p->stop &&
-         (p->active || !dn__queue_empty(&p->queue))) {
+  while (rc == 0 && !p->stop && (p->active || !dn__queue_empty(&p->queue))) {
     if (timeout_ms == 0) {
       uv_cond_wait(&p->idle_cond, &p->lock);
       continue;

@@ -53,8 +53,8 @@ static void b64(const unsigned char *in, size_t n, char *out) {
   EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-static int hmac_b64(const char *key, size_t klen, const char *data,
-                    size_t dlen, char out[48]) {
+static int hmac_b64(const char *key, size_t klen, const char *data, size_t dlen,
+                    char out[48]) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mlen = 0;
   if (!HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)data, dlen,
@@ -67,10 +67,10 @@ static int hmac_b64(const char *key, size_t klen, const char *data,
 
 int dn__edgegrid_sign(const char *client_token, const char *client_secret,
                       const char *access_token, size_t max_body,
-                      const char *method, const char *scheme,
-                      const char *host, const char *path, const char *body,
-                      size_t body_len, const char *timestamp,
-                      const char *nonce, char *out, size_t cap) {
+                      const char *method, const char *scheme, const char *host,
+                      const char *path, const char *body, size_t body_len,
+                      const char *timestamp, const char *nonce, char *out,
+                      size_t cap) {
   char key[48], sig[48], hash[48] = "";
   int n = snprintf(out, cap,
                    "EG1-HMAC-SHA256 client_token=%s;access_token=%s;"
@@ -137,8 +137,8 @@ static size_t targets(void *self) {
 }
 
 /* The scheme, host[:port] and path?query of the URL as sent. */
-static int url_parts(const char *url, char **scheme, char **host,
-                     char **path, char **query, char **port) {
+static int url_parts(const char *url, char **scheme, char **host, char **path,
+                     char **query, char **port) {
   CURLU *u = curl_url();
   int rc = u ? 0 : DN_ENOMEM;
   if (rc == 0 && (curl_url_set(u, CURLUPART_URL, url, 0) ||
@@ -168,8 +168,7 @@ static void nonce_of(const unsigned char r[16], char out[37]) {
 
 static int sign(akamai *a, const dn_purge_batch *b, dn_purge_req *req,
                 char *auth) {
-  char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL,
-       *port = NULL;
+  char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL, *port = NULL;
   char ts[24], nonce[37], hostport[300], pq[2048];
   int rc = url_parts(a->url, &scheme, &host, &path, &query, &port);
   if (rc == 0) {
@@ -182,9 +181,8 @@ static int sign(akamai *a, const dn_purge_batch *b, dn_purge_req *req,
     dn__edgegrid_timestamp(b->now_ms, ts);
     nonce_of(b->random, nonce);
     rc = dn__edgegrid_sign(a->client_token, a->client_secret, a->access_token,
-                           a->max_body, "POST", scheme, hostport, pq,
-                           req->body, req->body_len, ts, nonce, auth,
-                           AUTH_MAX);
+                           a->max_body, "POST", scheme, hostport, pq, req->body,
+                           req->body_len, ts, nonce, auth, AUTH_MAX);
   }
   curl_free(scheme);
   curl_free(host);
@@ -273,8 +271,8 @@ int dn_purge_backend_akamai(const dn_purge_akamai_options *o,
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   }
   a->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
-  a->max_request = o->max_request_bytes ? o->max_request_bytes
-                                        : MAX_REQUEST_BYTES;
+  a->max_request =
+      o->max_request_bytes ? o->max_request_bytes : MAX_REQUEST_BYTES;
   out->ops = &akamai_ops;
   out->self = a;
   return 0;

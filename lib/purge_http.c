@@ -25,7 +25,6 @@ struct dn__sock {
   dn__sock *next, *prev;
 };
 
-
 /* ---- responses ---------------------------------------------------------- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
@@ -49,9 +48,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
                   data[sizeof name - 2 + vl] == '\r'))
       vl--;
     dn_slice v = dn__http_trim(data + sizeof name - 1, vl);
-    size_t take = v.len < sizeof j->retry_after - 1
-                      ? v.len
-                      : sizeof j->retry_after - 1;
+    size_t take =
+        v.len < sizeof j->retry_after - 1 ? v.len : sizeof j->retry_after - 1;
     memcpy(j->retry_after, v.ptr, take);
     j->retry_after[take] = '\0';
   }
@@ -88,8 +86,7 @@ static int set_request(dn__job *j, CURL *e) {
   for (size_t i = 0; i < r->fields.len; i++) {
     const dn__field *f = &DN__VEC_AT(&r->fields, dn__field, i);
     dn__buf_truncate(&line, 0);
-    if (dn__buf_append_cstr(&line, f->name) ||
-        dn__buf_append(&line, ": ", 2) ||
+    if (dn__buf_append_cstr(&line, f->name) || dn__buf_append(&line, ": ", 2) ||
         dn__buf_append_cstr(&line, f->value) ||
         !(n = curl_slist_append(h, line.data)))
       goto fail;
@@ -117,10 +114,9 @@ static int set_request(dn__job *j, CURL *e) {
       curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                        (long)p->o.connect_timeout_ms))
     return DN_ENOMEM;
-  if (r->has_body &&
-      (curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                        (curl_off_t)r->body_len) ||
-       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body)))
+  if (r->has_body && (curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                       (curl_off_t)r->body_len) ||
+                      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body)))
     return DN_ENOMEM;
   if (strcmp(m, r->has_body ? "POST" : "GET") != 0 &&
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m))

@@ -116,8 +116,7 @@ int dn__ledger_durable(const dn__ledger *l);
  * DN_ENOMEM (nothing recorded). */
 int dn__ledger_put(dn__ledger *l, const dn__strlist *tags,
                    const dn__strlist *uris, uint64_t now_ms,
-                   const uint64_t *supersede, size_t nsupersede,
-                   uint64_t *id);
+                   const uint64_t *supersede, size_t nsupersede, uint64_t *id);
 /* Forgets delivered entries; compacts the file when nothing is left. */
 int dn__ledger_ack(dn__ledger *l, const uint64_t *ids, size_t n);
 /* Marks entries failed with the error text. */
@@ -152,8 +151,7 @@ int dn__outbox_encode_ids(dn__buf *out, const char *op, const uint64_t *ids,
                           size_t n, unsigned attempts, const char *error);
 /* Applies the records in data to v; *corrupt (may be NULL) counts bad
  * lines. Returns 0 or DN_ENOMEM. */
-int dn__outbox_apply(dn__vec *v, const char *data, size_t len,
-                     size_t *corrupt);
+int dn__outbox_apply(dn__vec *v, const char *data, size_t len, size_t *corrupt);
 /* Replays outbox bytes into a fresh set and frees it (fuzzing, tests). */
 int dn__outbox_replay_buf(const char *data, size_t len, size_t *entries,
                           size_t *corrupt);
@@ -165,7 +163,7 @@ void dn__outbox_sync_dir(const char *dir);
 /* 1 when name is an outbox file ("outbox-<pid>-<hex>.log"); *pid set. */
 int dn__outbox_file_name(const char *name, long *pid);
 
-/* ---- the purger ----------------------------------------------------------- */
+/* ---- the purger ---------------------------------------------------------- */
 
 typedef struct dn__batch dn__batch;
 typedef struct dn__job dn__job;
@@ -197,8 +195,8 @@ struct dn_purger {
   uv_timer_t window;
   uv_timer_t curl_timer;
   CURLM *multi;
-  int handles_open;  /* handles not yet closed */
-  int works;         /* threadpool requests in flight */
+  int handles_open; /* handles not yet closed */
+  int works;        /* threadpool requests in flight */
 
   /* Under `lock`: the queue, the flags, the stats. */
   uv_mutex_t lock;
@@ -209,8 +207,8 @@ struct dn_purger {
   dn_purger_stats stats;
 
   /* Loop thread only. */
-  dn__batch *batches;        /* active batches */
-  dn__job *jobs;             /* every job, for closing */
+  dn__batch *batches;          /* active batches */
+  dn__job *jobs;               /* every job, for closing */
   dn__job *ready, *ready_tail; /* jobs waiting for a request slot */
   unsigned inflight;
   dn__sock *socks;
@@ -290,16 +288,15 @@ void dn__purge_check_idle(dn_purger *p);
  * (a crypto call failed). */
 int dn__edgegrid_sign(const char *client_token, const char *client_secret,
                       const char *access_token, size_t max_body,
-                      const char *method, const char *scheme,
-                      const char *host, const char *path, const char *body,
-                      size_t body_len, const char *timestamp,
-                      const char *nonce, char *out, size_t cap);
+                      const char *method, const char *scheme, const char *host,
+                      const char *path, const char *body, size_t body_len,
+                      const char *timestamp, const char *nonce, char *out,
+                      size_t cap);
 /* "yyyyMMddTHH:mm:ss+0000" for ms since the epoch (UTC). */
 void dn__edgegrid_timestamp(uint64_t now_ms, char out[24]);
 
 /* Parses .edgerc text; see dn_purge_akamai_edgerc. */
 int dn__edgerc_parse(const char *text, size_t len, const char *section,
-                     dn_purge_akamai_options *out, char **buf,
-                     dn_error *err);
+                     dn_purge_akamai_options *out, char **buf, dn_error *err);
 
 #endif

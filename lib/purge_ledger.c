@@ -93,8 +93,8 @@ static int create_own(dn__ledger *l, dn_error *err) {
     memcpy(r, &t, sizeof r);
   }
   snprintf(l->base, sizeof l->base,
-           "outbox-%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(),
-           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+           "outbox-%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(), r[0],
+           r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
   char *tmp = NULL, *path = join(l->dir, l->base, ".log");
   int fd = path ? open_locked_tmp(l, &tmp) : -1;
   if (fd >= 0 && rename(tmp, path) != 0) {
@@ -108,8 +108,9 @@ static int create_own(dn__ledger *l, dn_error *err) {
   if (fd < 0 && oom)
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   if (fd < 0)
-    return dn__error_set(err, DN_EIO, 0, "cannot create an outbox file in %s: %s",
-                         l->dir, strerror(e));
+    return dn__error_set(err, DN_EIO, 0,
+                         "cannot create an outbox file in %s: %s", l->dir,
+                         strerror(e));
   l->fd = fd;
   dn__outbox_sync_dir(l->dir);
   return 0;
@@ -261,8 +262,7 @@ static void forget(dn__ledger *l, uint64_t id) {
 
 int dn__ledger_put(dn__ledger *l, const dn__strlist *tags,
                    const dn__strlist *uris, uint64_t now_ms,
-                   const uint64_t *supersede, size_t nsupersede,
-                   uint64_t *id) {
+                   const uint64_t *supersede, size_t nsupersede, uint64_t *id) {
   dn__buf b;
   dn__buf_init(&b, 0);
   uv_mutex_lock(&l->lock);
@@ -331,8 +331,8 @@ static int record_ids(dn__ledger *l, const char *op, const uint64_t *ids,
                       size_t n, unsigned attempts, const char *error) {
   dn__buf b;
   dn__buf_init(&b, 0);
-  int rc = l->fd >= 0 ? dn__outbox_encode_ids(&b, op, ids, n, attempts, error)
-                      : 0;
+  int rc =
+      l->fd >= 0 ? dn__outbox_encode_ids(&b, op, ids, n, attempts, error) : 0;
   if (rc == 0)
     rc = append(l, &b, 0);
   dn__buf_free(&b);

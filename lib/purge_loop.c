@@ -9,11 +9,12 @@
  * builds requests that each take as many keys as the API allows; each
  * request is a job, retried on its own.
  *
- * At most max_inflight jobs run at once; the others wait in a FIFO. A job that fails with a 5xx, 429, 408, a timeout or a transport
- * error waits (Retry-After when the response has one, else exponential
- * backoff with jitter) and is rebuilt, so a signature is always fresh.
- * When all of a batch's jobs are settled, its ledger entries are
- * acknowledged or marked failed and the report callback runs.
+ * At most max_inflight jobs run at once; the others wait in a FIFO. A job that
+ * fails with a 5xx, 429, 408, a timeout or a transport error waits (Retry-After
+ * when the response has one, else exponential backoff with jitter) and is
+ * rebuilt, so a signature is always fresh. When all of a batch's jobs are
+ * settled, its ledger entries are acknowledged or marked failed and the report
+ * callback runs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +54,7 @@ void dn__purge_handle_closed(uv_handle_t *h) {
   dn__purge_maybe_release(p);
 }
 
-/* ---- batches -------------------------------------------------------------- */
+/* ---- batches ------------------------------------------------------------- */
 
 static void batch_free(dn__batch *b) {
   dn__vec_free(&b->ids);
@@ -113,9 +114,9 @@ static void settle_batch(dn__batch *b) {
   dn_purger *p = b->p;
   int delivered = b->failed == 0, rc;
   uint64_t *ids = b->ids.items;
-  rc = delivered ? dn__ledger_ack(p->ledger, ids, b->ids.len)
-                 : dn__ledger_fail(p->ledger, ids, b->ids.len, b->attempts,
-                                   b->error);
+  rc = delivered
+           ? dn__ledger_ack(p->ledger, ids, b->ids.len)
+           : dn__ledger_fail(p->ledger, ids, b->ids.len, b->attempts, b->error);
   dn_purge_report r = {b->ids.len ? ids[0] : b->serial,
                        delivered,
                        b->tagv,
@@ -149,7 +150,7 @@ static void settle_batch(dn__batch *b) {
   batch_free(b);
 }
 
-/* ---- jobs ------------------------------------------------------------------ */
+/* ---- jobs ---------------------------------------------------------------- */
 
 static void job_free(dn__job *j) {
   dn__purge_req_reset(&j->req);
@@ -230,8 +231,7 @@ static int build(dn__job *j) {
   return 0;
 }
 
-static int job_new(dn__batch *b, size_t target, size_t first,
-                   dn__job **out) {
+static int job_new(dn__batch *b, size_t target, size_t first, dn__job **out) {
   dn_purger *p = b->p;
   dn__job *j = dn__calloc(1, sizeof *j);
   if (!j)
@@ -344,8 +344,8 @@ static void persist(dn__batch *b) {
   }
   if (!dn__ledger_durable(p->ledger)) {
     uint64_t id;
-    if (dn__ledger_put(p->ledger, &b->tags, &b->uris, b->now_ms,
-                       b->ids.items, b->ids.len, &id) == 0) {
+    if (dn__ledger_put(p->ledger, &b->tags, &b->uris, b->now_ms, b->ids.items,
+                       b->ids.len, &id) == 0) {
       b->ids.len = 0;
       *(uint64_t *)dn__vec_push(&b->ids) = id;
     }
@@ -440,8 +440,8 @@ static void schedule_retry(dn__job *j) {
                 j->attempt, (unsigned long long)delay,
                 ra >= 0 ? " (Retry-After)" : "");
   if (p->o.on_retry) {
-    dn_purge_retry r = {j->label,  j->attempt, j->status,
-                        delay,     ra >= 0,    j->error};
+    dn_purge_retry r = {j->label, j->attempt, j->status,
+                        delay,    ra >= 0,    j->error};
     p->o.on_retry(p->o.retry_ud, &r);
   }
   if (!j->timer_inited) {
@@ -492,13 +492,12 @@ static int classify(dn_purger *p, dn__job *j, CURLcode res) {
     snprintf(j->error, sizeof j->error, "%.32s %.100s: HTTP %d%s%.96s", name,
              j->label, j->status, *ex ? ": " : "", ex);
   } else {
-    snprintf(j->error, sizeof j->error, "%.32s %.100s: %.110s", name,
-             j->label, *j->curl_err ? j->curl_err : curl_easy_strerror(res));
+    snprintf(j->error, sizeof j->error, "%.32s %.100s: %.110s", name, j->label,
+             *j->curl_err ? j->curl_err : curl_easy_strerror(res));
   }
   dn__purge_req_redact(&j->req, j->error, sizeof j->error);
   int retryable = res == CURLE_OK
-                      ? j->status == 408 || j->status == 429 ||
-                            j->status >= 500
+                      ? j->status == 408 || j->status == 429 || j->status >= 500
                       : res != CURLE_URL_MALFORMAT &&
                             res != CURLE_UNSUPPORTED_PROTOCOL &&
                             res != CURLE_BAD_FUNCTION_ARGUMENT;
@@ -516,8 +515,8 @@ void dn__purge_job_finished(dn__job *j, CURLcode res, int status) {
     j->have_req = 0;
   } else {
     if (verdict < 0)
-      dn__purge_log(p, DN_LOG_WARN, "%s; giving up after %u attempts",
-                    j->error, j->attempt);
+      dn__purge_log(p, DN_LOG_WARN, "%s; giving up after %u attempts", j->error,
+                    j->attempt);
     settle_job(j, verdict > 0);
   }
   dispatch(p);

@@ -94,8 +94,7 @@ void dn__entries_free(dn__vec *v) {
 /* ---- encoding ------------------------------------------------------------ */
 
 static int append_line(dn__buf *out, json_t *obj) {
-  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                   : NULL;
+  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(obj);
   if (!text)
     return DN_ENOMEM;
@@ -142,8 +141,8 @@ int dn__outbox_encode_entry(dn__buf *out, const dn__entry *e) {
   json_t *tags = strings_json(&e->tags), *uris = strings_json(&e->uris);
   json_t *o = tags && uris ? json_pack("{s:s,s:I,s:I,s:o,s:o}", "op", "put",
                                        "id", (json_int_t)e->id, "at",
-                                       (json_int_t)e->created_ms, "tags",
-                                       tags, "uris", uris)
+                                       (json_int_t)e->created_ms, "tags", tags,
+                                       "uris", uris)
                            : NULL;
   if (!o) {
     json_decref(tags);
@@ -153,8 +152,7 @@ int dn__outbox_encode_entry(dn__buf *out, const dn__entry *e) {
   size_t mark = out->len;
   int rc = append_line(out, o);
   if (rc == 0 && e->state == DN_OUTBOX_FAILED)
-    rc = dn__outbox_encode_ids(out, "fail", &e->id, 1, e->attempts,
-                               e->error);
+    rc = dn__outbox_encode_ids(out, "fail", &e->id, 1, e->attempts, e->error);
   if (rc)
     dn__buf_truncate(out, mark);
   return rc;
@@ -217,8 +215,7 @@ static int read_strings(json_t *a, dn__strlist *l, int tags) {
   json_array_foreach(a, i, v) {
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
-    if (!s || (tags ? dn_tag_validate(s, len, NULL) != 0
-                    : !printable(s, len)))
+    if (!s || (tags ? dn_tag_validate(s, len, NULL) != 0 : !printable(s, len)))
       return BAD;
     if (dn__strlist_add(l, s, len))
       return DN_ENOMEM;
@@ -327,7 +324,7 @@ int dn__outbox_replay_buf(const char *data, size_t len, size_t *entries,
   return rc;
 }
 
-/* ---- files ---------------------------------------------------------------- */
+/* ---- files --------------------------------------------------------------- */
 
 int dn__outbox_read_fd(int fd, char **data, size_t *len) {
   struct stat st;
@@ -409,8 +406,8 @@ typedef struct scan_ctx {
   int stop;
 } scan_ctx;
 
-static int report_entries(scan_ctx *c, const char *name, long pid,
-                          int alive, const dn__vec *v) {
+static int report_entries(scan_ctx *c, const char *name, long pid, int alive,
+                          const dn__vec *v) {
   for (size_t i = 0; i < v->len && !c->stop; i++) {
     const dn__entry *e = DN__VEC_AT(v, dn__entry *, i);
     dn_slice *tags = NULL, *uris = NULL;
@@ -419,12 +416,12 @@ static int report_entries(scan_ctx *c, const char *name, long pid,
       dn__free(tags);
       return DN_ENOMEM;
     }
-    dn_outbox_entry out = {name,          pid,
-                           alive,         e->id,
-                           e->state,      e->created_ms,
-                           e->attempts,   e->error,
-                           tags,          dn__strlist_count(&e->tags),
-                           uris,          dn__strlist_count(&e->uris)};
+    dn_outbox_entry out = {name,        pid,
+                           alive,       e->id,
+                           e->state,    e->created_ms,
+                           e->attempts, e->error,
+                           tags,        dn__strlist_count(&e->tags),
+                           uris,        dn__strlist_count(&e->uris)};
     c->stop = c->fn(c->ud, &out);
     dn__free(tags);
     dn__free(uris);
@@ -432,8 +429,7 @@ static int report_entries(scan_ctx *c, const char *name, long pid,
   return 0;
 }
 
-static int scan_file(scan_ctx *c, const char *dir, const char *name,
-                     long pid) {
+static int scan_file(scan_ctx *c, const char *dir, const char *name, long pid) {
   char *path = path_join(dir, name), *data = NULL;
   if (!path)
     return DN_ENOMEM;
@@ -500,13 +496,12 @@ static int keep_pending(const char *dir, const char *path, dn__vec *v,
   char tmpname[48];
   snprintf(tmpname, sizeof tmpname, ".outbox-drop-%ld.tmp", (long)getpid());
   char *tmp = rc ? NULL : path_join(dir, tmpname);
-  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
-               : -1;
+  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
   if (rc == 0 && fd < 0)
     rc = tmp ? DN_EIO : DN_ENOMEM;
-  if (rc == 0 && (flock(fd, LOCK_EX) != 0 ||
-                  dn__outbox_write_all(fd, out.data, out.len) ||
-                  fdatasync(fd) != 0 || rename(tmp, path) != 0))
+  if (rc == 0 &&
+      (flock(fd, LOCK_EX) != 0 || dn__outbox_write_all(fd, out.data, out.len) ||
+       fdatasync(fd) != 0 || rename(tmp, path) != 0))
     rc = DN_EIO;
   if (fd >= 0)
     close(fd);
@@ -546,8 +541,7 @@ out:
   return rc;
 }
 
-int dn_outbox_drop(const char *dir, int what, size_t *dropped,
-                   dn_error *err) {
+int dn_outbox_drop(const char *dir, int what, size_t *dropped, dn_error *err) {
   size_t count = 0;
   if (!dir || (what != DN_OUTBOX_DROP_FAILED && what != DN_OUTBOX_DROP_ALL))
     return dn__error_set(err, DN_EINVAL, 0, "bad directory or mode");

@@ -60,10 +60,9 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   json_t *tags = array_of(b->tags, b->ntags);
   json_t *keys = array_of(b->keys, b->nkeys);
   json_t *uris = array_of(b->uris, b->nuris);
-  json_t *o = tags && keys && uris
-                  ? json_pack("{s:O,s:O,s:O}", "tags", tags, "keys", keys,
-                              "uris", uris)
-                  : NULL;
+  json_t *o = tags && keys && uris ? json_pack("{s:O,s:O,s:O}", "tags", tags,
+                                               "keys", keys, "uris", uris)
+                                   : NULL;
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(tags);
   json_decref(keys);
@@ -84,9 +83,12 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
-static const dn_purger_ops webhook_ops = {
-    DN_PURGER_OPS_VERSION, "webhook", DN_PURGER_SEND_WITHOUT_KEYS, targets,
-    build, destroy};
+static const dn_purger_ops webhook_ops = {DN_PURGER_OPS_VERSION,
+                                          "webhook",
+                                          DN_PURGER_SEND_WITHOUT_KEYS,
+                                          targets,
+                                          build,
+                                          destroy};
 
 /* Splits "Name: value" into two owned strings. */
 static int split_header(const char *h, char **name, char **value,

@@ -90,8 +90,8 @@ typedef struct dn_purge_batch {
   size_t ntags;
   const dn_slice *uris; /* URIs purged with dn_purger_purge_uris */
   size_t nuris;
-  uint64_t now_ms;      /* the purger's clock, ms since the epoch */
-  unsigned attempt;     /* 0 for the first attempt, then 1, 2, ... */
+  uint64_t now_ms;          /* the purger's clock, ms since the epoch */
+  unsigned attempt;         /* 0 for the first attempt, then 1, 2, ... */
   unsigned char random[16]; /* fresh random bytes (for nonces) */
 } dn_purge_batch;
 
@@ -137,8 +137,8 @@ DN_EXTERN void dn_purge_backend_free(dn_purge_backend *b);
 typedef struct dn_purge_varnish_options {
   const char *const *urls; /* base URLs of the servers, http://host:port */
   size_t nurls;
-  int soft;                /* 1: xkey-softpurge */
-  size_t max_field_bytes;  /* longest key field; 0 = 8000 */
+  int soft;               /* 1: xkey-softpurge */
+  size_t max_field_bytes; /* longest key field; 0 = 8000 */
 } dn_purge_varnish_options;
 DN_EXTERN int dn_purge_backend_varnish(const dn_purge_varnish_options *o,
                                        dn_purge_backend *out, dn_error *err);
@@ -152,7 +152,7 @@ typedef struct dn_purge_fastly_options {
   const char *api_url; /* NULL = "https://api.fastly.com"; tests point it
                           at a local endpoint */
   int soft;
-  size_t max_keys;     /* 0 = 256 */
+  size_t max_keys; /* 0 = 256 */
 } dn_purge_fastly_options;
 DN_EXTERN int dn_purge_backend_fastly(const dn_purge_fastly_options *o,
                                       dn_purge_backend *out, dn_error *err);
@@ -166,24 +166,23 @@ typedef struct dn_purge_cloudflare_options {
   size_t max_tags;     /* tags per request; 0 = 100 (the documented limit
                           of every plan; some accounts allow 30 or 500) */
 } dn_purge_cloudflare_options;
-DN_EXTERN int dn_purge_backend_cloudflare(
-    const dn_purge_cloudflare_options *o, dn_purge_backend *out,
-    dn_error *err);
+DN_EXTERN int dn_purge_backend_cloudflare(const dn_purge_cloudflare_options *o,
+                                          dn_purge_backend *out, dn_error *err);
 
 /* Akamai Fast Purge v3 by cache tag: POST {api_url}/ccu/v3/{action}/tag/
  * {network} with {"objects":[...]}, each body at most 50,000 bytes, signed
  * with EdgeGrid (EG1-HMAC-SHA256). The credentials are the four values of
  * an .edgerc section. */
 typedef struct dn_purge_akamai_options {
-  const char *host;          /* "akab-....luna.akamaiapis.net" */
+  const char *host; /* "akab-....luna.akamaiapis.net" */
   const char *client_token;
   const char *client_secret;
   const char *access_token;
-  size_t max_body;           /* .edgerc max-body; 0 = 131072 */
-  const char *network;       /* "production" (NULL) or "staging" */
-  int delete_objects;        /* 1: /delete/ instead of /invalidate/ */
-  const char *api_url;       /* NULL = "https://" + host */
-  size_t max_request_bytes;  /* 0 = 50000 */
+  size_t max_body;          /* .edgerc max-body; 0 = 131072 */
+  const char *network;      /* "production" (NULL) or "staging" */
+  int delete_objects;       /* 1: /delete/ instead of /invalidate/ */
+  const char *api_url;      /* NULL = "https://" + host */
+  size_t max_request_bytes; /* 0 = 50000 */
 } dn_purge_akamai_options;
 DN_EXTERN int dn_purge_backend_akamai(const dn_purge_akamai_options *o,
                                       dn_purge_backend *out, dn_error *err);
@@ -193,8 +192,8 @@ DN_EXTERN int dn_purge_backend_akamai(const dn_purge_akamai_options *o,
  * owned block (free with dn_free). Returns 0, DN_EIO (unreadable),
  * DN_ECONFIG (syntax, missing section or key; line in err) or DN_ENOMEM. */
 DN_EXTERN int dn_purge_akamai_edgerc(const char *path, const char *section,
-                                     dn_purge_akamai_options *out,
-                                     char **buf, dn_error *err);
+                                     dn_purge_akamai_options *out, char **buf,
+                                     dn_error *err);
 
 /* A generic webhook: POST {url} with Content-Type: application/json and
  * {"tags":[...],"keys":[...],"uris":[...]}, one request per batch and URL.
@@ -213,19 +212,19 @@ DN_EXTERN int dn_purge_backend_webhook(const dn_purge_webhook_options *o,
 /* The outcome of one batch, given to the report callback once all its
  * requests are settled. Everything is borrowed for the call. */
 typedef struct dn_purge_report {
-  uint64_t id;        /* the batch's first outbox id (or a serial) */
-  int delivered;      /* 1: every request succeeded */
+  uint64_t id;   /* the batch's first outbox id (or a serial) */
+  int delivered; /* 1: every request succeeded */
   const dn_slice *tags;
   size_t ntags;
   const dn_slice *uris;
   size_t nuris;
-  size_t keys;        /* purge keys sent */
-  unsigned requests;  /* requests sent, retries included */
-  unsigned failed;    /* requests given up on */
-  int http_status;    /* the last failure's status; 0 for none or a
-                         transport error */
-  const char *error;  /* the last failure, "" when delivered; names the
-                         backend and host, never a credential */
+  size_t keys;       /* purge keys sent */
+  unsigned requests; /* requests sent, retries included */
+  unsigned failed;   /* requests given up on */
+  int http_status;   /* the last failure's status; 0 for none or a
+                        transport error */
+  const char *error; /* the last failure, "" when delivered; names the
+                        backend and host, never a credential */
 } dn_purge_report;
 
 /* One retry being scheduled (for logs and metrics). */
@@ -243,10 +242,12 @@ typedef struct dn_purge_retry {
 typedef struct dn_purger dn_purger;
 
 /* dn_purger_options.durability */
-#define DN_PURGE_SYNC_BEFORE_SEND 0   /* the loop fsyncs each batch before
-                                         its first request (default) */
-#define DN_PURGE_SYNC_BEFORE_RETURN 1 /* every purge call fsyncs its
-                                         record before returning */
+#define DN_PURGE_SYNC_BEFORE_SEND                                              \
+  0 /* the loop fsyncs each batch before                                       \
+       its first request (default) */
+#define DN_PURGE_SYNC_BEFORE_RETURN                                            \
+  1 /* every purge call fsyncs its                                             \
+       record before returning */
 
 typedef struct dn_purger_options {
   /* The profile whose purge keys are sent (dn_cdn_purge_keys). */
@@ -315,14 +316,14 @@ DN_EXTERN void dn_purger_free(dn_purger *p);
  * the tag in `line` and the byte in `position`), DN_EIO (the outbox write
  * failed; nothing queued), DN_ESTATE (the purger is stopping) or
  * DN_ENOMEM. Thread-safe. */
-DN_EXTERN int dn_purger_purge_tags(dn_purger *p, const dn_slice *tags,
-                                   size_t n, dn_error *err);
+DN_EXTERN int dn_purger_purge_tags(dn_purger *p, const dn_slice *tags, size_t n,
+                                   dn_error *err);
 
 /* Queues a purge of n URIs: their URI tags (dn_uri_tag) are purged, and
  * the webhook also receives the normalised URIs. Same returns as
  * dn_purger_purge_tags, plus DN_EURI. Thread-safe. */
-DN_EXTERN int dn_purger_purge_uris(dn_purger *p, const dn_slice *uris,
-                                   size_t n, dn_error *err);
+DN_EXTERN int dn_purger_purge_uris(dn_purger *p, const dn_slice *uris, size_t n,
+                                   dn_error *err);
 
 /* Subscribes the purger to the engine's invalidations (every tag the
  * engine invalidates is queued as by dn_purger_purge_tags; a queueing
@@ -352,24 +353,24 @@ DN_EXTERN void dn_purger_retry_failed(dn_purger *p);
 
 /* Counters since the purger was created; the gauges are current. */
 typedef struct dn_purger_stats {
-  uint64_t invalidations;     /* purge calls and engine invalidations */
-  uint64_t tags;              /* tags queued */
-  uint64_t batches;           /* batches formed */
-  uint64_t delivered;         /* batches delivered */
-  uint64_t failed;            /* batches failed after their retries */
-  uint64_t keys;              /* purge keys in delivered requests */
-  uint64_t requests;          /* requests sent, retries included */
-  uint64_t retries;           /* retries scheduled */
-  uint64_t retry_after;       /* retries timed by Retry-After */
+  uint64_t invalidations; /* purge calls and engine invalidations */
+  uint64_t tags;          /* tags queued */
+  uint64_t batches;       /* batches formed */
+  uint64_t delivered;     /* batches delivered */
+  uint64_t failed;        /* batches failed after their retries */
+  uint64_t keys;          /* purge keys in delivered requests */
+  uint64_t requests;      /* requests sent, retries included */
+  uint64_t retries;       /* retries scheduled */
+  uint64_t retry_after;   /* retries timed by Retry-After */
   uint64_t status_2xx, status_429, status_5xx, status_other;
-  uint64_t transport_errors;  /* connections refused, resets, ... */
+  uint64_t transport_errors; /* connections refused, resets, ... */
   uint64_t timeouts;
-  uint64_t replayed;          /* outbox entries adopted at start */
-  uint64_t outbox_errors;     /* outbox writes that failed */
-  uint64_t dropped;           /* invalidations lost (out of memory) */
-  uint64_t queued_tags;       /* gauge: tags waiting for the window */
-  uint64_t pending;           /* gauge: batches not settled */
-  uint64_t failed_entries;    /* gauge: failed entries awaiting retry */
+  uint64_t replayed;       /* outbox entries adopted at start */
+  uint64_t outbox_errors;  /* outbox writes that failed */
+  uint64_t dropped;        /* invalidations lost (out of memory) */
+  uint64_t queued_tags;    /* gauge: tags waiting for the window */
+  uint64_t pending;        /* gauge: batches not settled */
+  uint64_t failed_entries; /* gauge: failed entries awaiting retry */
 } dn_purger_stats;
 
 /* Copies the counters. Thread-safe. */
@@ -385,14 +386,14 @@ DN_EXTERN const char *dn_purger_name(const dn_purger *p);
 
 /* One entry of an outbox directory, borrowed for the callback. */
 typedef struct dn_outbox_entry {
-  const char *file;   /* file name inside the directory */
-  long owner_pid;     /* process that wrote the file */
-  int owner_alive;    /* 1: that process still holds the file */
-  uint64_t id;        /* unique within the file */
-  int state;          /* DN_OUTBOX_PENDING or DN_OUTBOX_FAILED */
+  const char *file; /* file name inside the directory */
+  long owner_pid;   /* process that wrote the file */
+  int owner_alive;  /* 1: that process still holds the file */
+  uint64_t id;      /* unique within the file */
+  int state;        /* DN_OUTBOX_PENDING or DN_OUTBOX_FAILED */
   uint64_t created_ms;
-  unsigned attempts;  /* failed deliveries so far */
-  const char *error;  /* the last failure, "" when none */
+  unsigned attempts; /* failed deliveries so far */
+  const char *error; /* the last failure, "" when none */
   const dn_slice *tags;
   size_t ntags;
   const dn_slice *uris;

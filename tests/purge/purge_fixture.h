@@ -48,7 +48,7 @@ typedef struct fx {
   fx_retry retries[FX_MAX_EVENTS];
   int nretries;
   char logs[8192];
-  uint64_t now; /* 0: the real clock */
+  uint64_t now;            /* 0: the real clock */
   unsigned char rand_byte; /* fixed random bytes when not 0 */
 } fx;
 
@@ -212,8 +212,8 @@ static inline char *fx_keys_json(dn_cdn_profile p, const char *const *tags,
   char *out = malloc(cap), *o = out;
   *o++ = '[';
   for (size_t i = from; i < nkeys && i < from + count; i++)
-    o += snprintf(o, cap - (size_t)(o - out), "%s\"%.*s\"",
-                  i > from ? "," : "", (int)keys[i].len, keys[i].ptr);
+    o += snprintf(o, cap - (size_t)(o - out), "%s\"%.*s\"", i > from ? "," : "",
+                  (int)keys[i].len, keys[i].ptr);
   *o++ = ']';
   *o = '\0';
   dn_free(keys);

@@ -64,8 +64,7 @@ static void coalesces_into_one_batch(void **state) {
   assert_int_equal(st.delivered, 1);
   assert_int_equal(st.pending, 0);
   assert_int_equal(f.reports[0].ntags, 50);
-  assert_int_equal(f.reports[0].keys,
-                   fx_nkeys(DN_CDN_VARNISH, all, 50));
+  assert_int_equal(f.reports[0].keys, fx_nkeys(DN_CDN_VARNISH, all, 50));
   /* dn_purger_drain refuses the loop thread. */
   assert_int_equal(dn_purger_drain(f.p, 10), DN_ESTATE);
   dn_purger_free(f.p);
@@ -118,10 +117,10 @@ static void retries_with_backoff_then_delivers(void **state) {
   fx f;
   fx_init(&f);
   f.rand_byte = 0x01;
-  assert_int_equal(dn_test_recorder_script(&f.rec,
-                                           "[{\"status\":503,\"body\":\"busy\"},"
-                                           "{\"status\":502},{\"status\":500}]"),
-                   0);
+  assert_int_equal(
+      dn_test_recorder_script(&f.rec, "[{\"status\":503,\"body\":\"busy\"},"
+                                      "{\"status\":502},{\"status\":500}]"),
+      0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
   o.backoff_ms = 40;
@@ -160,11 +159,10 @@ static void honours_retry_after(void **state) {
   f.now = 1700000000000ull; /* Tue, 14 Nov 2023 22:13:20 GMT */
   assert_int_equal(
       dn_test_recorder_script(
-          &f.rec,
-          "[{\"status\":429,\"headers\":[[\"Retry-After\",\"1\"]]},"
-          "{\"status\":503,\"headers\":[[\"Retry-After\","
-          "\"Tue, 14 Nov 2023 22:13:22 GMT\"]]},"
-          "{\"status\":503,\"headers\":[[\"retry-after\",\"soon\"]]}]"),
+          &f.rec, "[{\"status\":429,\"headers\":[[\"Retry-After\",\"1\"]]},"
+                  "{\"status\":503,\"headers\":[[\"Retry-After\","
+                  "\"Tue, 14 Nov 2023 22:13:22 GMT\"]]},"
+                  "{\"status\":503,\"headers\":[[\"retry-after\",\"soon\"]]}]"),
       0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
@@ -192,9 +190,9 @@ static void caps_retry_after(void **state) {
   (void)state;
   fx f;
   fx_init(&f);
-  assert_int_equal(dn_test_recorder_script(
-                       &f.rec, "[{\"status\":503,\"headers\":"
-                               "[[\"Retry-After\",\"86400\"]]}]"),
+  assert_int_equal(dn_test_recorder_script(&f.rec,
+                                           "[{\"status\":503,\"headers\":"
+                                           "[[\"Retry-After\",\"86400\"]]}]"),
                    0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
@@ -211,9 +209,9 @@ static void retries_timeouts_and_resets(void **state) {
   (void)state;
   fx f;
   fx_init(&f);
-  assert_int_equal(dn_test_recorder_script(
-                       &f.rec, "[{\"delay_ms\":3000},{\"close\":true}]"),
-                   0);
+  assert_int_equal(
+      dn_test_recorder_script(&f.rec, "[{\"delay_ms\":3000},{\"close\":true}]"),
+      0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
   o.timeout_ms = 300;
@@ -367,8 +365,7 @@ static void drain_times_out(void **state) {
   (void)state;
   fx f;
   fx_init(&f);
-  assert_int_equal(dn_test_recorder_script(&f.rec, "[{\"delay_ms\":5000}]"),
-                   0);
+  assert_int_equal(dn_test_recorder_script(&f.rec, "[{\"delay_ms\":5000}]"), 0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
   fx_start(&f, varnish_at(f.rec.url), &o);

@@ -27,8 +27,7 @@ static const char *body_of(const char *raw) {
 }
 
 /* The value of header `name` (case-sensitive, as sent) into out. */
-static int header_of(const char *raw, const char *name, char *out,
-                     size_t cap) {
+static int header_of(const char *raw, const char *name, char *out, size_t cap) {
   char pat[128];
   snprintf(pat, sizeof pat, "\r\n%s: ", name);
   const char *h = strstr(raw, pat), *end;
@@ -41,8 +40,7 @@ static int header_of(const char *raw, const char *name, char *out,
 }
 
 /* Appends the strings of array `field` in each body to one list. */
-static size_t collect_keys(char **raw, int n, const char *field,
-                           char ***out) {
+static size_t collect_keys(char **raw, int n, const char *field, char ***out) {
   size_t count = 0;
   char **keys = NULL;
   for (int i = 0; i < n; i++) {
@@ -148,8 +146,7 @@ static void fastly_exact(void **state) {
   assert_int_equal(fx_wait_reports(&f, 1), 1);
   assert_true(f.reports[0].delivered);
   assert_int_equal(f.reports[0].ntags, 2);
-  assert_int_equal(f.reports[0].keys, fx_nkeys(DN_CDN_FASTLY, weather_tags,
-                                               2));
+  assert_int_equal(f.reports[0].keys, fx_nkeys(DN_CDN_FASTLY, weather_tags, 2));
   dn_test_recorder_free(raw, 1);
   free(keys);
   fx_done(&f);
@@ -280,8 +277,8 @@ static void b64(const unsigned char *in, size_t n, char *out) {
 /* EdgeGrid v1, written out here from the specification. */
 static void expected_auth(const char *ctok, const char *secret,
                           const char *atok, const char *ts, const char *nonce,
-                          const char *host, const char *path,
-                          const char *body, char *out, size_t cap) {
+                          const char *host, const char *path, const char *body,
+                          char *out, size_t cap) {
   unsigned char mac[32], digest[32];
   unsigned int ml;
   char key[64], hash[64] = "", sig[64], data[1 << 17];
@@ -367,7 +364,8 @@ static void edgegrid_known_answers(void **state) {
   const char *ct = "akab-client-token-xxx-xxxxxxxxxxxxxxxx";
   const char *at = "akab-access-token-xxx-xxxxxxxxxxxxxxxx";
   const char *sec = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=";
-  const char *host = "akaa-baseurl-xxxxxxxxxxx-xxxxxxxxxxxxx.luna.akamaiapis.net";
+  const char *host =
+      "akaa-baseurl-xxxxxxxxxxx-xxxxxxxxxxxxx.luna.akamaiapis.net";
   const char *ts = "20140321T19:34:21+0000";
   const char *nonce = "nonce-xx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
   char out[1024];
@@ -433,8 +431,7 @@ static void akamai_body_limit(void **state) {
     assert_int_equal(header_of(raw[i], "Authorization", got, sizeof got), 0);
     expected_auth(AK_CTOK, AK_SECRET, AK_ATOK, "20231114T22:13:20+0000",
                   "5a5a5a5a-5a5a-5a5a-5a5a-5a5a5a5a5a5a", host,
-                  "/ccu/v3/invalidate/tag/production", body, want,
-                  sizeof want);
+                  "/ccu/v3/invalidate/tag/production", body, want, sizeof want);
     assert_string_equal(got, want);
   }
   char **all;
@@ -524,8 +521,8 @@ static void varnish_field_limit(void **state) {
     for (char *c = v; *c; c++)
       total += *c == ' ';
   }
-  assert_int_equal(total, fx_nkeys(DN_CDN_VARNISH, (const char *const *)tags,
-                                   50));
+  assert_int_equal(total,
+                   fx_nkeys(DN_CDN_VARNISH, (const char *const *)tags, 50));
   dn_test_recorder_free(raw, (int)st.requests);
   free_tags(tags, 50);
   fx_done(&f);
@@ -561,7 +558,8 @@ static void webhook_body(void **state) {
   int last = (int)st.requests - 1;
   json_t *body = json_loads(body_of(raw[last]), 0, NULL);
   assert_non_null(body);
-  json_t *jt = json_object_get(body, "tags"), *ju = json_object_get(body, "uris");
+  json_t *jt = json_object_get(body, "tags"),
+         *ju = json_object_get(body, "uris");
   if (st.batches == 1) {
     assert_int_equal(json_array_size(jt), 2);
     assert_int_equal(json_array_size(ju), 1);
@@ -578,9 +576,8 @@ static void webhook_body(void **state) {
   assert_string_equal(v, "Bearer hook-secret-42");
   assert_int_equal(header_of(raw[0], "Content-Type", v, sizeof v), 0);
   assert_string_equal(v, "application/json");
-  assert_int_equal(strncmp(raw[0], "POST /hooks/purge?src=donut HTTP/1.1\r\n",
-                           38),
-                   0);
+  assert_int_equal(
+      strncmp(raw[0], "POST /hooks/purge?src=donut HTTP/1.1\r\n", 38), 0);
   dn_test_recorder_free(raw, (int)st.requests);
   fx_done(&f);
 }
@@ -642,9 +639,9 @@ static int custom_build(void *self, const dn_purge_batch *b, dn_purge_req *r,
 
 static void custom_destroy(void *self) { ((custom *)self)->destroyed = 1; }
 
-static const dn_purger_ops custom_ops = {DN_PURGER_OPS_VERSION, "custom", 0,
-                                         custom_targets, custom_build,
-                                         custom_destroy};
+static const dn_purger_ops custom_ops = {
+    DN_PURGER_OPS_VERSION, "custom",     0,
+    custom_targets,        custom_build, custom_destroy};
 
 static void custom_backend(void **state) {
   (void)state;

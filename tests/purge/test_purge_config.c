@@ -9,16 +9,31 @@
 #include "purge_fixture.h"
 #include "purge_internal.h"
 
-static const char *const env_vars[] = {
-    "DONUT_CONFIG", "DONUT_CDN", "DONUT_PURGER", "DONUT_OUTBOX",
-    "DONUT_PURGE_URLS", "DONUT_PURGE_SOFT", "DONUT_PURGE_WINDOW_MS",
-    "DONUT_PURGE_MAX_ATTEMPTS", "DONUT_PURGE_BACKOFF_MS",
-    "DONUT_PURGE_MAX_BACKOFF_MS", "DONUT_PURGE_TIMEOUT_MS",
-    "DONUT_FASTLY_TOKEN", "DONUT_FASTLY_SERVICE", "DONUT_FASTLY_API_URL",
-    "DONUT_FASTLY_MAX_KEYS", "DONUT_CLOUDFLARE_TOKEN", "DONUT_CLOUDFLARE_ZONE",
-    "DONUT_CLOUDFLARE_API_URL", "DONUT_CLOUDFLARE_MAX_TAGS",
-    "DONUT_AKAMAI_EDGERC", "DONUT_AKAMAI_SECTION", "DONUT_AKAMAI_NETWORK",
-    "DONUT_AKAMAI_ACTION", "DONUT_AKAMAI_API_URL", "XDG_STATE_HOME"};
+static const char *const env_vars[] = {"DONUT_CONFIG",
+                                       "DONUT_CDN",
+                                       "DONUT_PURGER",
+                                       "DONUT_OUTBOX",
+                                       "DONUT_PURGE_URLS",
+                                       "DONUT_PURGE_SOFT",
+                                       "DONUT_PURGE_WINDOW_MS",
+                                       "DONUT_PURGE_MAX_ATTEMPTS",
+                                       "DONUT_PURGE_BACKOFF_MS",
+                                       "DONUT_PURGE_MAX_BACKOFF_MS",
+                                       "DONUT_PURGE_TIMEOUT_MS",
+                                       "DONUT_FASTLY_TOKEN",
+                                       "DONUT_FASTLY_SERVICE",
+                                       "DONUT_FASTLY_API_URL",
+                                       "DONUT_FASTLY_MAX_KEYS",
+                                       "DONUT_CLOUDFLARE_TOKEN",
+                                       "DONUT_CLOUDFLARE_ZONE",
+                                       "DONUT_CLOUDFLARE_API_URL",
+                                       "DONUT_CLOUDFLARE_MAX_TAGS",
+                                       "DONUT_AKAMAI_EDGERC",
+                                       "DONUT_AKAMAI_SECTION",
+                                       "DONUT_AKAMAI_NETWORK",
+                                       "DONUT_AKAMAI_ACTION",
+                                       "DONUT_AKAMAI_API_URL",
+                                       "XDG_STATE_HOME"};
 
 static int clear_env(void **state) {
   (void)state;
@@ -124,7 +139,8 @@ static void purger_choice(void **state) {
   assert_string_equal(dn_cdn_config_purger(c), "varnish");
   char desc[512];
   dn_cdn_config_describe(c, desc, sizeof desc);
-  assert_non_null(strstr(desc, "url=http://127.0.0.1:6081 url=http://[::1]:6082"));
+  assert_non_null(
+      strstr(desc, "url=http://127.0.0.1:6081 url=http://[::1]:6082"));
   dn_cdn_config_free(c);
   setenv("DONUT_CDN", "generic", 1);
   setenv("DONUT_PURGE_URLS", "https://user:hook-PASSWORD@hooks.example/purge",
@@ -196,15 +212,16 @@ static void json_file_and_overrides(void **state) {
   tmpdir();
   char rc_path[256], cfg_path[256];
   write_text("edgerc", EDGERC, rc_path, sizeof rc_path);
-  write_text("donut.json",
-             "{\"cdn\":\"akamai\",\"outbox\":\"none\","
-             "\"purge\":{\"window_ms\":25,\"max_attempts\":4,"
-             "\"backoff_ms\":10,\"max_backoff_ms\":20,\"timeout_ms\":900,"
-             "\"soft\":false},"
-             "\"akamai\":{\"edgerc\":\"edgerc\",\"section\":\"ccu\","
-             "\"network\":\"staging\",\"action\":\"delete\"},"
-             "\"fastly\":{\"token\":\"json-fastly-SECRET\",\"service\":\"S1\"}}",
-             cfg_path, sizeof cfg_path);
+  write_text(
+      "donut.json",
+      "{\"cdn\":\"akamai\",\"outbox\":\"none\","
+      "\"purge\":{\"window_ms\":25,\"max_attempts\":4,"
+      "\"backoff_ms\":10,\"max_backoff_ms\":20,\"timeout_ms\":900,"
+      "\"soft\":false},"
+      "\"akamai\":{\"edgerc\":\"edgerc\",\"section\":\"ccu\","
+      "\"network\":\"staging\",\"action\":\"delete\"},"
+      "\"fastly\":{\"token\":\"json-fastly-SECRET\",\"service\":\"S1\"}}",
+      cfg_path, sizeof cfg_path);
   dn_cdn_config *c;
   dn_error err = {0};
   setenv("DONUT_CONFIG", cfg_path, 1);
@@ -264,14 +281,16 @@ static void config_errors(void **state) {
   tmpdir();
   expect_config_error("{\"cdn\":\"fastly\",\"fastly\":{\"service\":\"S\"}}",
                       DN_ECONFIG, "DONUT_FASTLY_TOKEN");
-  expect_config_error("{\"cdn\":\"fastly\",\"fastly\":{\"token\":\"SECRET-1\"}}",
-                      DN_ECONFIG, "DONUT_FASTLY_SERVICE");
+  expect_config_error(
+      "{\"cdn\":\"fastly\",\"fastly\":{\"token\":\"SECRET-1\"}}", DN_ECONFIG,
+      "DONUT_FASTLY_SERVICE");
   expect_config_error("{\"cdn\":\"cloudflare\",\"cloudflare\":{\"token\":"
                       "\"SECRET-2\",\"zone\":\"z/../x\"}}",
                       DN_ECONFIG, "zone");
   expect_config_error("{\"cdn\":\"varnish\"}", DN_ECONFIG, "DONUT_PURGE_URLS");
-  expect_config_error("{\"cdn\":\"varnish\",\"purge\":{\"urls\":[\"ftp://x\"]}}",
-                      DN_ECONFIG, "http");
+  expect_config_error(
+      "{\"cdn\":\"varnish\",\"purge\":{\"urls\":[\"ftp://x\"]}}", DN_ECONFIG,
+      "http");
   expect_config_error("{\"cdn\":\"mystery\"}", DN_ECONFIG, "cdn");
   expect_config_error("{\"cdn\":\"fastly\",\"fastly\":{\"tokn\":\"SECRET\"}}",
                       DN_ECONFIG, "fastly.tokn");
@@ -292,9 +311,8 @@ static void config_errors(void **state) {
   dn_cdn_config *cut;
   const char *fastly = "{\"cdn\":\"fastly\",\"fastly\":{\"token\":\"t\","
                        "\"service\":\"s\"}}";
-  assert_int_equal(dn_cdn_config_parse(fastly, strlen(fastly), NULL, &cut,
-                                       NULL),
-                   0);
+  assert_int_equal(
+      dn_cdn_config_parse(fastly, strlen(fastly), NULL, &cut, NULL), 0);
   char small[48];
   dn_cdn_config_describe(cut, small, sizeof small);
   assert_string_equal(small, "cdn=fastly purger=fastly fastly.service=s");
@@ -320,8 +338,7 @@ static void config_errors(void **state) {
   assert_non_null(strstr(err.text, "DONUT_CLOUDFLARE_ZONE"));
   assert_null(strstr(err.text, "SECRET"));
   clear_env(NULL);
-  assert_int_equal(dn_cdn_config_load("/no/such/donut.json", &c, &err),
-                   DN_EIO);
+  assert_int_equal(dn_cdn_config_load("/no/such/donut.json", &c, &err), DN_EIO);
   rmdir(g_dir);
 }
 
@@ -333,31 +350,29 @@ static void edgerc_files(void **state) {
   char *buf = NULL;
   dn_error err;
   memset(&o, 0, sizeof o);
-  assert_int_equal(dn__edgerc_parse(EDGERC, strlen(EDGERC), NULL, &o, &buf,
-                                    &err),
-                   0);
+  assert_int_equal(
+      dn__edgerc_parse(EDGERC, strlen(EDGERC), NULL, &o, &buf, &err), 0);
   assert_string_equal(o.host, "akab-default.luna.akamaiapis.net");
   assert_string_equal(o.client_secret, "dflt-secret-AAAA=");
   assert_int_equal(o.max_body, 0);
   dn_free(buf);
-  assert_int_equal(dn__edgerc_parse(EDGERC, strlen(EDGERC), "ccu", &o, &buf,
-                                    &err),
-                   0);
+  assert_int_equal(
+      dn__edgerc_parse(EDGERC, strlen(EDGERC), "ccu", &o, &buf, &err), 0);
   assert_string_equal(o.host, "akab-ccu.luna.akamaiapis.net");
   assert_string_equal(o.client_secret, "ccu-SECRET-value-0123456789==");
   assert_string_equal(o.access_token, "akab-access-ccu");
   assert_string_equal(o.client_token, "akab-client-ccu");
   assert_int_equal(o.max_body, 4096);
   dn_free(buf);
-  assert_int_equal(dn__edgerc_parse(EDGERC, strlen(EDGERC), "papi", &o, &buf,
-                                    &err),
-                   DN_ECONFIG);
+  assert_int_equal(
+      dn__edgerc_parse(EDGERC, strlen(EDGERC), "papi", &o, &buf, &err),
+      DN_ECONFIG);
   assert_non_null(strstr(err.text, "[papi]"));
   const char *missing = "[default]\nhost = h\nclient_token = c\n"
                         "client_secret = SECRET-x\n";
-  assert_int_equal(dn__edgerc_parse(missing, strlen(missing), NULL, &o, &buf,
-                                    &err),
-                   DN_ECONFIG);
+  assert_int_equal(
+      dn__edgerc_parse(missing, strlen(missing), NULL, &o, &buf, &err),
+      DN_ECONFIG);
   assert_non_null(strstr(err.text, "access_token"));
   assert_null(strstr(err.text, "SECRET"));
   const char *junk = "[default]\nhost = h\nclient_secret SECRET-no-equals\n";
@@ -366,9 +381,9 @@ static void edgerc_files(void **state) {
   assert_int_equal(err.line, 3);
   assert_null(strstr(err.text, "SECRET"));
   const char *unclosed = "[default\n";
-  assert_int_equal(dn__edgerc_parse(unclosed, strlen(unclosed), NULL, &o,
-                                    &buf, &err),
-                   DN_ECONFIG);
+  assert_int_equal(
+      dn__edgerc_parse(unclosed, strlen(unclosed), NULL, &o, &buf, &err),
+      DN_ECONFIG);
   /* Found by fuzzing: a CR inside a value must not reach a header. */
   const char *cr = "[default]\nclient_secret=s\r a\nhost = h\n"
                    "access_token = a\nclient_token = c\n";
@@ -378,14 +393,14 @@ static void edgerc_files(void **state) {
   /* Found by fuzzing: nothing but a scheme and spaces is no host. */
   const char *nohost = "[default]\nclient_secret=s\nhost = https:// /\n"
                        "access_token = a\nclient_token = c\n";
-  assert_int_equal(dn__edgerc_parse(nohost, strlen(nohost), NULL, &o, &buf,
-                                    &err),
-                   DN_ECONFIG);
+  assert_int_equal(
+      dn__edgerc_parse(nohost, strlen(nohost), NULL, &o, &buf, &err),
+      DN_ECONFIG);
   assert_non_null(strstr(err.text, "no host"));
   const char *badmax = "[default]\nmax-body = lots\n";
-  assert_int_equal(dn__edgerc_parse(badmax, strlen(badmax), NULL, &o, &buf,
-                                    &err),
-                   DN_ECONFIG);
+  assert_int_equal(
+      dn__edgerc_parse(badmax, strlen(badmax), NULL, &o, &buf, &err),
+      DN_ECONFIG);
   /* The public reader: a file, a missing file. */
   tmpdir();
   char path[256];

@@ -66,8 +66,8 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
   }
   for (size_t i = 0; i < e->ntags; i++) {
     size_t len = strlen(s->tags);
-    snprintf(s->tags + len, sizeof s->tags - len, "%.*s ",
-             (int)e->tags[i].len, e->tags[i].ptr);
+    snprintf(s->tags + len, sizeof s->tags - len, "%.*s ", (int)e->tags[i].len,
+             e->tags[i].ptr);
   }
   return 0;
 }
@@ -153,9 +153,8 @@ static void record_format(void **state) {
   const char *t[] = {"weather"};
   dn__strlist tags = list_of(t, 1), none = list_of(NULL, 0);
   uint64_t id;
-  assert_int_equal(dn__ledger_put(l, &tags, &none, 1700000000000ull, NULL, 0,
-                                  &id),
-                   0);
+  assert_int_equal(
+      dn__ledger_put(l, &tags, &none, 1700000000000ull, NULL, 0, &id), 0);
   DIR *d = opendir(dir);
   struct dirent *de;
   char path[512] = "";
@@ -229,9 +228,8 @@ static void torn_and_corrupt_records(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t entries = 9, cor = 0;
-    assert_int_equal(dn__outbox_replay_buf(bad[i], strlen(bad[i]), &entries,
-                                           &cor),
-                     0);
+    assert_int_equal(
+        dn__outbox_replay_buf(bad[i], strlen(bad[i]), &entries, &cor), 0);
     assert_int_equal(entries, 0);
     assert_int_equal(cor, 1);
   }
@@ -273,8 +271,7 @@ static void adopts_after_restart(void **state) {
   make_dir(dir, sizeof dir);
   fx f;
   fx_init(&f);
-  assert_int_equal(dn_test_recorder_script(&f.rec, "[{\"delay_ms\":4000}]"),
-                   0);
+  assert_int_equal(dn_test_recorder_script(&f.rec, "[{\"delay_ms\":4000}]"), 0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_GENERIC);
   o.outbox_dir = dir;
@@ -484,8 +481,7 @@ static void failed_entries_and_drop(void **state) {
   assert_int_equal(dn__ledger_open(dir, &l, &adopted, NULL), 0);
   assert_int_equal(dn__ledger_put(l, &tags, &none, 1, NULL, 0, &id), 0);
   /* A live owner's file is left alone. */
-  assert_int_equal(dn_outbox_drop(dir, DN_OUTBOX_DROP_ALL, &dropped, NULL),
-                   0);
+  assert_int_equal(dn_outbox_drop(dir, DN_OUTBOX_DROP_ALL, &dropped, NULL), 0);
   assert_int_equal(dropped, 0);
   dn__ledger_close(l);
   s = scan(dir, NULL);
@@ -497,8 +493,7 @@ static void failed_entries_and_drop(void **state) {
   s = scan(dir, NULL);
   assert_int_equal(s.failed, 0);
   assert_int_equal(s.pending, 1);
-  assert_int_equal(dn_outbox_drop(dir, DN_OUTBOX_DROP_ALL, &dropped, NULL),
-                   0);
+  assert_int_equal(dn_outbox_drop(dir, DN_OUTBOX_DROP_ALL, &dropped, NULL), 0);
   assert_int_equal(dropped, 1);
   assert_int_equal(scan(dir, NULL).n, 0);
   assert_int_equal(dn_outbox_drop(dir, 7, &dropped, NULL), DN_EINVAL);
@@ -574,8 +569,9 @@ static int replay_ops(void *ud) {
   line_for(a, sizeof a,
            "{\"op\":\"put\",\"id\":1,\"at\":5,\"tags\":[\"one\",\"two\"],"
            "\"uris\":[\"app://self/u\"]}");
-  line_for(b, sizeof b, "{\"op\":\"fail\",\"ids\":[1],\"attempts\":2,"
-                        "\"error\":\"e\"}");
+  line_for(b, sizeof b,
+           "{\"op\":\"fail\",\"ids\":[1],\"attempts\":2,"
+           "\"error\":\"e\"}");
   snprintf(data, sizeof data, "%s%s", a, b);
   size_t entries = 0, corrupt = 0;
   int rc = dn__outbox_replay_buf(data, strlen(data), &entries, &corrupt);

@@ -58,8 +58,7 @@ int dn_test_recorder_start(dn_test_recorder *r) {
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execlp("python3", "python3", script, "--port-file", portfile,
-           (char *)NULL);
+    execlp("python3", "python3", script, "--port-file", portfile, (char *)NULL);
     fprintf(stderr, "recorder: cannot run python3 %s: %s\n", script,
             strerror(errno));
     _exit(127);
@@ -165,8 +164,8 @@ int dn_test_recorder_reset(dn_test_recorder *r) {
   return control(r, "/__recorder/reset", "", NULL);
 }
 
-int dn_test_recorder_requests(dn_test_recorder *r, size_t want,
-                              int timeout_ms, char ***raw) {
+int dn_test_recorder_requests(dn_test_recorder *r, size_t want, int timeout_ms,
+                              char ***raw) {
   char path[128], *body = NULL;
   snprintf(path, sizeof path, "/__recorder/requests?wait=%zu&timeout_ms=%d",
            want, timeout_ms);
@@ -178,8 +177,8 @@ int dn_test_recorder_requests(dn_test_recorder *r, size_t want,
   size_t n = json_array_size(a);
   char **out = calloc(n + 1, sizeof *out);
   for (size_t i = 0; out && i < n; i++) {
-    const char *s = json_string_value(
-        json_object_get(json_array_get(a, i), "raw"));
+    const char *s =
+        json_string_value(json_object_get(json_array_get(a, i), "raw"));
     out[i] = strdup(s ? s : "");
   }
   json_decref(o);

@@ -16,8 +16,8 @@
 typedef struct dn_test_recorder {
   pid_t pid;
   int port;
-  char url[64];   /* "http://127.0.0.1:<port>" */
-  char dir[64];   /* temporary directory (port file) */
+  char url[64]; /* "http://127.0.0.1:<port>" */
+  char dir[64]; /* temporary directory (port file) */
   char error[512];
 } dn_test_recorder;
 
@@ -35,8 +35,8 @@ int dn_test_recorder_reset(dn_test_recorder *r);
  * request recorded so far: *raw is a malloc'ed array of malloc'ed strings
  * (request line, header lines and body, as received). Returns the count,
  * or -1 on error. */
-int dn_test_recorder_requests(dn_test_recorder *r, size_t want,
-                              int timeout_ms, char ***raw);
+int dn_test_recorder_requests(dn_test_recorder *r, size_t want, int timeout_ms,
+                              char ***raw);
 void dn_test_recorder_free(char **raw, int count);
 
 #endif

@@ -178,8 +178,9 @@ static int setup(void **state) {
   g_serve.port = free_port();
   snprintf(listen, sizeof listen, "127.0.0.1:%d", g_serve.port);
   snprintf(log, sizeof log, "%s/serve.log", g_dir);
-  char *serve_argv[] = {(char *)DN_CLI_PATH, "serve", "--cdn", "varnish",
-                        "--listen", listen, "--control", "none", NULL};
+  char *serve_argv[] = {(char *)DN_CLI_PATH, "serve",    "--cdn",
+                        "varnish",           "--listen", listen,
+                        "--control",         "none",     NULL};
   unsetenv("DONUT_CDN");
   g_serve.pid = spawn(serve_argv, log);
   wait_ready(&g_serve, "donut serve", log);
@@ -190,8 +191,9 @@ static int setup(void **state) {
   snprintf(log, sizeof log, "%s/varnishd.log", g_dir);
   g_varnish.port = free_port();
   snprintf(addr, sizeof addr, "127.0.0.1:%d", g_varnish.port);
-  char *v_argv[] = {(char *)varnishd, "-F", "-a", addr, "-f", vcl, "-n", work,
-                    "-s", "malloc,64m", NULL};
+  char *v_argv[] = {
+      (char *)varnishd, "-F", "-a", addr, "-f", vcl, "-n", work, "-s",
+      "malloc,64m",     NULL};
   g_varnish.pid = spawn(v_argv, log);
   wait_ready(&g_varnish, "varnishd", log);
   curl_global_init(CURL_GLOBAL_DEFAULT);
