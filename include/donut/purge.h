@@ -252,8 +252,9 @@ typedef struct dn_purger dn_purger;
 typedef struct dn_purger_options {
   /* The profile whose purge keys are sent (dn_cdn_purge_keys). */
   dn_cdn_profile profile;
-  /* A loop to run on, driven by the caller (then every callback runs on
-   * that loop's thread). NULL: the purger starts a thread with its own
+  /* A loop to run on, driven by the caller: dn_purger_new and
+   * dn_purger_free are then called on that loop's thread, and every
+   * callback runs there. NULL: the purger starts a thread with its own
    * loop. */
   struct uv_loop_s *loop;
   /* Directory of outbox files; NULL keeps pending purges in memory only
@@ -294,7 +295,8 @@ DN_EXTERN void dn_purger_options_init(dn_purger_options *opts);
 
 /* Creates a purger that owns `backend` (on success only) and starts it:
  * with an outbox it adopts the files of dead processes and queues what
- * they had not delivered. Returns 0, DN_EINVAL, DN_EIO (the outbox cannot
+ * they had not delivered. On a caller's loop, call it on that loop's
+ * thread. Returns 0, DN_EINVAL, DN_EIO (the outbox cannot
  * be created; reason in err), DN_ENOMEM, or DN_ESTATE when the thread or
  * the loop handles cannot start. On failure nothing is started and the
  * backend is still the caller's. */
