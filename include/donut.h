@@ -14,5 +14,7 @@
 #include "donut/http.h"
 #include "donut/respond.h"
 #include "donut/store_shared.h"
+#include "donut/server.h"
+#include "donut/purge.h"
 
 #endif /* DONUT_H */

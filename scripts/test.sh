@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# scripts/install-deps.sh installed chromium: the browser test must run.
+export DONUT_REQUIRE_BROWSER=1
 
 run_suite() { # build-dir cmake-args...
   local dir=$1; shift
