@@ -282,12 +282,16 @@ static int tag_keys(dn_engine *e, const dn__tagver *tags, size_t n,
   return 0;
 }
 
-/* 1 when every tag still has the recorded version; 0 when one changed or
- * is gone, or the store cannot say (a miss is always safe). Prefetched
+/* What a check of recorded tag versions found. */
+#define TAGS_STALE 0   /* a tag changed or is gone, or the store cannot say */
+#define TAGS_CURRENT 1 /* every tag still has its recorded version */
+#define TAGS_SOFT 2    /* only soft invalidations, still within their grace */
+
+/* Checks recorded tag versions (a miss is always safe). Prefetched
  * versions are used first; the rest are read in one round trip. */
 static int tags_current(getctx *c, const dn__tagver *tags, size_t n) {
   if (n == 0)
-    return 1;
+    return TAGS_CURRENT;
   dn_engine *e = c->e;
   dn__buf kb;
   dn_slice *keys;
@@ -316,12 +320,17 @@ static int tags_current(getctx *c, const dn__tagver *tags, size_t n) {
     store_failed(e, rc, "read of tag versions");
     goto out;
   }
-  current = 1;
-  for (size_t i = 0; i < n; i++) {
-    uint64_t v, sq;
-    if (!vals[i] || dn__tagrec_decode(vals[i], &v, &sq) ||
-        v != tags[i].version)
-      current = 0;
+  current = TAGS_CURRENT;
+  uint64_t now = 0;
+  for (size_t i = 0; i < n && current != TAGS_STALE; i++) {
+    uint64_t v, sq, soft_until;
+    if (!vals[i] || dn__tagrec_decode(vals[i], &v, &sq, &soft_until))
+      current = TAGS_STALE;
+    else if (v != tags[i].version && soft_until &&
+             soft_until > (now ? now : (now = dn__engine_now(e))))
+      current = TAGS_SOFT;
+    else if (v != tags[i].version)
+      current = TAGS_STALE;
   }
 out:
   for (size_t i = 0; vals && i < n; i++)
@@ -340,7 +349,7 @@ static int create_tag(dn_engine *e, dn_slice k, uint64_t *version,
                       uint64_t *seq) {
   char rec[DN__TAGREC_LEN];
   uint64_t v = dn__random_u64();
-  dn__tagrec_encode(v, 0, rec);
+  dn__tagrec_encode(v, 0, 0, rec);
   dn_blob *b;
   int rc = dn_blob_new(rec, sizeof rec, &b);
   if (rc)
@@ -356,7 +365,7 @@ static int create_tag(dn_engine *e, dn_slice k, uint64_t *version,
     return rc;
   dn_blob *got = NULL;
   rc = dn__store_get_multi(e->store, &k, 1, &got, NULL);
-  if (rc == 0 && (!got || dn__tagrec_decode(got, version, seq)))
+  if (rc == 0 && (!got || dn__tagrec_decode(got, version, seq, NULL)))
     rc = DN_ESTORE;
   dn_blob_unref(got);
   return rc;
@@ -384,7 +393,8 @@ static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n,
   rc = dn__store_get_multi(e->store, keys, n, vals, &g1);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     uint64_t s = 0;
-    if (!vals[i] || dn__tagrec_decode(vals[i], &tags[i].version, &s)) {
+    if (!vals[i] ||
+        dn__tagrec_decode(vals[i], &tags[i].version, &s, NULL)) {
       rc = create_tag(e, keys[i], &tags[i].version, &s);
       created = 1;
     }
@@ -468,7 +478,7 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
     remember_tags(c->e, key_slice(&k), s->tags, s->ntags);
   dn__buf_free(&k.b);
   if (!fresh || expired(c->e, s->expires_ms) ||
-      !tags_current(c, s->tags, s->ntags)) {
+      tags_current(c, s->tags, s->ntags) != TAGS_CURRENT) {
     dn_blob_unref(b);
     return rc;
   }
@@ -1067,16 +1077,41 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
   }
   uint64_t checked = atomic_load_explicit(&v->checked_seq,
                                           memory_order_acquire);
-  int fresh = !expired(e, v->expires_ms) &&
-              (v->valid_seq == *seq || checked == *seq ||
-               tags_current(c, v->tags, v->ntags));
-  if (fresh) {
+  int state = expired(e, v->expires_ms) ? TAGS_STALE
+              : v->valid_seq == *seq || checked == *seq
+                  ? TAGS_CURRENT
+                  : tags_current(c, v->tags, v->ntags);
+  if (state == TAGS_CURRENT) {
     atomic_store_explicit(&v->checked_seq, *seq, memory_order_release);
     *out = v;
     return 1;
   }
   *stale = v;
-  return 0;
+  return state == TAGS_SOFT ? 2 : 0;
+}
+
+/* After a soft invalidation one caller regenerates a page while the others
+ * keep getting the stale view: the regenerator holds the lease "g:<uri>"
+ * (added with a TTL, so a regenerator that dies is replaced). Returns 1
+ * when this caller took it (it must release it with end_regeneration). */
+static int begin_regeneration(getctx *c, const char *uri, size_t len) {
+  key k;
+  int took = 0;
+  dn_blob *token = NULL;
+  if (key_make(c->e, &k, 'g', uri, len) == 0 &&
+      dn_blob_new("1", 1, &token) == 0)
+    took = dn__store_set(c->e->store, key_slice(&k), token, c->e->lease_ms,
+                         DN_STORE_ADD) != DN_EEXIST;
+  dn_blob_unref(token);
+  dn__buf_free(&k.b);
+  return took;
+}
+
+static void end_regeneration(getctx *c, const char *uri, size_t len) {
+  key k;
+  if (key_make(c->e, &k, 'g', uri, len) == 0)
+    dn__store_del(c->e->store, key_slice(&k));
+  dn__buf_free(&k.b);
 }
 
 static int check_chain(getctx *c, const frame *parent, const char *uri,
@@ -1112,7 +1147,16 @@ static int get_view(getctx *c, const frame *parent, const char *uri,
   frame me = {uri, len, parent ? parent->depth + 1 : 0, parent};
   dn_rep *stale = NULL;
   uint64_t g0 = 0;
-  if (!uncached && lookup_view(c, uri, len, out, &stale, &g0)) {
+  int found = uncached ? 0 : lookup_view(c, uri, len, out, &stale, &g0);
+  int regenerating = 0;
+  if (found == 2 && !(regenerating = begin_regeneration(c, uri, len))) {
+    /* Softly invalidated and someone else is rebuilding it: serve stale. */
+    atomic_fetch_add_explicit(&e->st.stale_served, 1, memory_order_relaxed);
+    *out = stale;
+    *src = DN_SOURCE_HIT;
+    return 0;
+  }
+  if (found == 1) {
     atomic_fetch_add_explicit(&e->st.hits, 1, memory_order_relaxed);
     *src = DN_SOURCE_HIT;
     return 0;
@@ -1141,6 +1185,8 @@ static int get_view(getctx *c, const frame *parent, const char *uri,
   dn_blob_unref(sb);
   if (stale)
     dn_rep_unref(stale);
+  if (regenerating)
+    end_regeneration(c, uri, len);
   return rc;
 }
 
@@ -1277,12 +1323,13 @@ int dn__engine_read(dn_engine *e, const char *uri, size_t len, int is_view,
     dn_rep *v;
     if (dn__view_decode(*out, &v) == 0)
       *valid = !expired(e, v->expires_ms) &&
-               (v->valid_seq == seq || tags_current(&c, v->tags, v->ntags));
+               (v->valid_seq == seq ||
+                tags_current(&c, v->tags, v->ntags) == TAGS_CURRENT);
   } else {
     const dn__shell *s;
     if (dn__shell_decode(*out, &s) == 0)
       *valid = !expired(e, s->expires_ms) &&
-               tags_current(&c, s->tags, s->ntags);
+               tags_current(&c, s->tags, s->ntags) == TAGS_CURRENT;
   }
   pre_clear(&c);
   return 0;

@@ -33,6 +33,7 @@ void dn_engine_options_init(dn_engine_options *o) {
   o->key_prefix = "dn";
   o->max_depth = 32;
   o->lease_ms = 10000;
+  o->soft_grace_ms = 30000;
 }
 
 int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
@@ -68,6 +69,7 @@ int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
   e->max_depth = opts->max_depth ? opts->max_depth : 32;
   e->default_ttl_s = opts->default_ttl_s;
   e->lease_ms = opts->lease_ms ? opts->lease_ms : 10000;
+  e->soft_grace_ms = opts->soft_grace_ms ? opts->soft_grace_ms : 30000;
   e->log = opts->log;
   e->log_ud = opts->log_ud;
   e->id = dn__hot_engine_id();
@@ -226,7 +228,7 @@ int dn_engine_on_invalidate(dn_engine *e, dn_invalidate_fn fn, void *ud) {
 /* Gives every tag a new random version stamped with a new sequence:
  * bump the sequence, write the versions, bump it again (see below). */
 static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
-                     dn_error *err) {
+                     uint64_t soft_until, dn_error *err) {
   uint64_t seq;
   int rc = dn__store_seq_bump(e->store, &seq);
   if (rc)
@@ -243,7 +245,7 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
     offs[i] = kb.len;
     rc = dn__engine_key(e, &kb, 't', tags[i].ptr, tags[i].len);
     char rec[DN__TAGREC_LEN];
-    dn__tagrec_encode(dn__random_u64(), seq, rec);
+    dn__tagrec_encode(dn__random_u64(), seq, soft_until, rec);
     if (rc == 0)
       rc = dn_blob_new(rec, sizeof rec, &vals[i]);
   }
@@ -274,10 +276,13 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
 }
 
 static int invalidate(dn_engine *e, const dn_slice *tags, size_t n,
-                      dn_error *err) {
+                      unsigned flags, dn_error *err) {
   if (n == 0)
     return 0;
-  int rc = bump_tags(e, tags, n, err);
+  uint64_t soft_until = flags & DN_INVALIDATE_SOFT
+                            ? dn__engine_now(e) + e->soft_grace_ms
+                            : 0;
+  int rc = bump_tags(e, tags, n, soft_until, err);
   if (rc)
     return rc;
   atomic_fetch_add_explicit(&e->st.invalidations, n, memory_order_relaxed);
@@ -290,6 +295,11 @@ static int invalidate(dn_engine *e, const dn_slice *tags, size_t n,
 
 int dn_engine_invalidate_tags(dn_engine *e, const dn_slice *tags, size_t n,
                               dn_error *err) {
+  return dn_engine_invalidate_tags_ex(e, tags, n, 0, err);
+}
+
+int dn_engine_invalidate_tags_ex(dn_engine *e, const dn_slice *tags,
+                                 size_t n, unsigned flags, dn_error *err) {
   if (!e || (!tags && n))
     return dn__error_set(err, DN_EINVAL, 0, "engine and tags are required");
   if (dn__in_render)
@@ -301,7 +311,7 @@ int dn_engine_invalidate_tags(dn_engine *e, const dn_slice *tags, size_t n,
       return dn__error_set(err, DN_ETAG, te.position, "tag %zu: %s", i,
                            te.text);
   }
-  return invalidate(e, tags, n, err);
+  return invalidate(e, tags, n, flags, err);
 }
 
 /* Normalises uri into b and computes its URI tag. */
@@ -320,6 +330,11 @@ static int uri_and_tag(const char *uri, size_t len, dn__buf *b,
 
 int dn_engine_purge(dn_engine *e, const char *uri, size_t len,
                     dn_error *err) {
+  return dn_engine_purge_ex(e, uri, len, 0, err);
+}
+
+int dn_engine_purge_ex(dn_engine *e, const char *uri, size_t len,
+                       unsigned flags, dn_error *err) {
   if (!e)
     return dn__error_set(err, DN_EINVAL, 0, "engine is required");
   if (dn__in_render)
@@ -331,7 +346,7 @@ int dn_engine_purge(dn_engine *e, const char *uri, size_t len,
   int rc = uri_and_tag(uri, len, &b, tag, &tag_len, err);
   if (rc == 0) {
     dn_slice t = {tag, tag_len};
-    rc = invalidate(e, &t, 1, err);
+    rc = invalidate(e, &t, 1, flags, err);
   }
   if (rc == 0)
     atomic_fetch_add_explicit(&e->st.purges, 1, memory_order_relaxed);
@@ -374,6 +389,7 @@ void dn_engine_stats_get(dn_engine *e, dn_engine_stats *o) {
   LOAD(store_errors);
   LOAD(raced_renders);
   LOAD(coalesced_waits);
+  LOAD(stale_served);
 #undef LOAD
 }
 

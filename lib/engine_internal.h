@@ -57,6 +57,7 @@ struct dn_engine {
   unsigned max_depth;
   uint64_t default_ttl_s;
   uint64_t lease_ms;
+  uint64_t soft_grace_ms;
   void (*log)(void *ud, int level, const char *msg);
   void *log_ud;
   dn__vec renderers; /* dn__renderer* */
@@ -65,7 +66,8 @@ struct dn_engine {
   dn__flight *flights[DN__FLIGHT_BUCKETS];
   struct {
     atomic_uint_fast64_t gets, hits, misses, recomposes, renders, purges,
-        invalidations, store_errors, raced_renders, coalesced_waits;
+        invalidations, store_errors, raced_renders, coalesced_waits,
+        stale_served;
   } st;
 };
 

@@ -376,24 +376,30 @@ int dn__view_decode(dn_blob *b, dn_rep **out) {
   return 0;
 }
 
-void dn__tagrec_encode(uint64_t version, uint64_t seq,
+void dn__tagrec_encode(uint64_t version, uint64_t seq, uint64_t soft_until,
                        char out[DN__TAGREC_LEN]) {
   for (int i = 0; i < 8; i++) {
     out[i] = (char)(version >> (8 * i));
     out[8 + i] = (char)(seq >> (8 * i));
+    out[16 + i] = (char)(soft_until >> (8 * i));
   }
 }
 
-int dn__tagrec_decode(const dn_blob *b, uint64_t *version, uint64_t *seq) {
-  if (b->len != DN__TAGREC_LEN)
+int dn__tagrec_decode(const dn_blob *b, uint64_t *version, uint64_t *seq,
+                      uint64_t *soft_until) {
+  if (b->len != DN__TAGREC_LEN && b->len != 16)
     return DN_ECORRUPT;
   const unsigned char *p = (const unsigned char *)b->data;
-  uint64_t v = 0, s = 0;
+  uint64_t v = 0, s = 0, u = 0;
   for (int i = 0; i < 8; i++) {
     v |= (uint64_t)p[i] << (8 * i);
     s |= (uint64_t)p[8 + i] << (8 * i);
+    if (b->len == DN__TAGREC_LEN)
+      u |= (uint64_t)p[16 + i] << (8 * i);
   }
   *version = v;
   *seq = s;
+  if (soft_until)
+    *soft_until = u;
   return 0;
 }

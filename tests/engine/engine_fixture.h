@@ -37,6 +37,7 @@ typedef struct site {
   int renders[R_COUNT];
   /* the racing render */
   int slow_block;
+  int c_block; /* C's next render waits on slow_go after posting started */
   sem_t slow_started, slow_go;
   /* single flight */
   int flight_waiters, flight_fail, flight_mismatch;
@@ -146,6 +147,10 @@ static int r_c(dn_render *r, void *ud) {
   COUNT(r, R_C);
   char d[64];
   data_copy(s, d, sizeof d);
+  if (__atomic_exchange_n(&s->c_block, 0, __ATOMIC_ACQ_REL)) {
+    sem_post(&s->slow_started);
+    sem_wait(&s->slow_go);
+  }
   dn_render_add_tag(r, "tag-c");
   dn_render_set_ttl(r, 300);
   return dn_render_write_str(r, d);

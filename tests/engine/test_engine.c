@@ -318,6 +318,76 @@ static void test_hot_cache_sees_purges_from_other_threads(void **state) {
   sem_destroy(&h.done);
 }
 
+/* ---- soft invalidation ------------------------------------------------------ */
+static void *regenerate_a(void *arg) {
+  site *s = arg;
+  dn_rep *r = NULL;
+  char *body = calloc(1, 64);
+  if (dn_engine_get(s->e, "app://self/a", 12, NULL, 0, &r, NULL, NULL) == 0) {
+    snprintf(body, 64, "%.*s", (int)dn_rep_body(r).len, dn_rep_body(r).ptr);
+    dn_rep_unref(r);
+  }
+  return body;
+}
+
+static void test_soft_invalidation_serves_stale_while_one_regenerates(
+    void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  set_data(s, "c2");
+  s->c_block = 1;
+  dn_slice tag = dn_slice_from_cstr("tag-c");
+  assert_int_equal(
+      dn_engine_invalidate_tags_ex(s->e, &tag, 1, DN_INVALIDATE_SOFT, NULL), 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, regenerate_a, s), 0);
+  sem_wait(&s->slow_started); /* the regenerating get is rendering C */
+  /* Everyone else gets the stale page at once, rendering nothing. */
+  for (int i = 0; i < 3; i++) {
+    dn_get_info info;
+    dn_rep *a = get_info(s, "app://self/a", &info);
+    assert_body(a, "A[B[c1]]");
+    assert_int_equal(info.renders, 0);
+    dn_rep_unref(a);
+  }
+  dn_engine_stats st;
+  dn_engine_stats_get(s->e, &st);
+  assert_true(st.stale_served >= 3);
+  sem_post(&s->slow_go);
+  void *body;
+  pthread_join(t, &body);
+  assert_string_equal(body, "A[B[c2]]");
+  free(body);
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c2]]");
+  dn_rep_unref(a);
+  assert_int_equal(s->renders[R_C], 2);
+}
+
+static void test_soft_invalidation_ends_with_its_grace(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  set_data(s, "c3");
+  dn_slice tag = dn_slice_from_cstr("tag-c");
+  assert_int_equal(
+      dn_engine_invalidate_tags_ex(s->e, &tag, 1, DN_INVALIDATE_SOFT, NULL), 0);
+  /* Another process holds the regeneration lease of A and never finishes. */
+  dn_blob *token;
+  assert_int_equal(dn_blob_new("x", 1, &token), 0);
+  assert_int_equal(dn__store_set(s->inner,
+                                 dn_slice_from_cstr("dn:g:app://self/a"),
+                                 token, 600000, DN_STORE_SET),
+                   0);
+  dn_blob_unref(token);
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c1]]"); /* stale, within the grace */
+  dn_rep_unref(a);
+  s->now += 30001;              /* past the default grace of 30 s */
+  a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c3]]");
+  dn_rep_unref(a);
+}
+
 /* ---- 7. single flight ---------------------------------------------------- */
 #define NTHREADS 8
 
@@ -716,6 +786,8 @@ int main(void) {
       SITE_TEST(test_purge_is_seen_by_the_next_get),
       SITE_TEST(test_reader_racing_the_tag_write_sees_the_purge),
       SITE_TEST(test_hot_cache_sees_purges_from_other_threads),
+      SITE_TEST(test_soft_invalidation_serves_stale_while_one_regenerates),
+      SITE_TEST(test_soft_invalidation_ends_with_its_grace),
       SITE_TEST(test_concurrent_misses_render_once),
       SITE_TEST(test_render_error_reaches_every_waiter),
       SITE_TEST(test_cycle_is_an_error_and_caches_nothing),
