@@ -221,6 +221,40 @@ static void test_dead_lease_holder_delays_others_briefly(void **state) {
   assert_int_equal(counters->renders, 2);
 }
 
+/* ---- a soft purge across processes ------------------------------------------ */
+static void test_soft_purge_serves_stale_while_another_process_renders(
+    void **state) {
+  fixture *f = *state;
+  dn_store *st;
+  dn_engine *e = engine_for(f, &st, 10000);
+  assert_non_null(e);
+  char body[32];
+  assert_int_equal(get_body(e, body, sizeof body, NULL), 0);
+  snprintf(counters->data, sizeof counters->data, "v2");
+  dn_slice tag = dn_slice_from_cstr("shared-data");
+  assert_int_equal(
+      dn_engine_invalidate_tags_ex(e, &tag, 1, DN_INVALIDATE_SOFT, NULL), 0);
+  int before = counters->renders;
+  pid_t child;
+  in_child(f, child_get, 0, &child); /* regenerates: its render takes 200 ms */
+  while (__atomic_load_n(&counters->renders, __ATOMIC_SEQ_CST) == before)
+    usleep(1000);
+  /* Meanwhile this process gets the stale page and renders nothing. */
+  dn_get_info info;
+  assert_int_equal(get_body(e, body, sizeof body, &info), 0);
+  assert_string_equal(body, "v1");
+  assert_int_equal(info.renders, 0);
+  int status;
+  waitpid(child, &status, 0);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(get_body(e, body, sizeof body, &info), 0);
+  assert_string_equal(body, "v2");
+  assert_int_equal(counters->renders, before + 1);
+  dn_engine_free(e);
+  dn_store_free(st);
+}
+
 /* ---- the server goes away and comes back ------------------------------------ */
 static void test_engine_serves_through_a_dead_store(void **state) {
   fixture *f = *state;
@@ -270,6 +304,7 @@ int main(void) {
       BOTH(test_purge_is_seen_by_another_process),
       BOTH(test_processes_missing_at_once_render_once),
       BOTH(test_dead_lease_holder_delays_others_briefly),
+      BOTH(test_soft_purge_serves_stale_while_another_process_renders),
       BOTH(test_engine_serves_through_a_dead_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
