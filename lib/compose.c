@@ -164,6 +164,7 @@ static void prefetch(getctx *c, const dn_slice *keys, size_t n) {
     dn__free(vals);
     return;
   }
+  atomic_store_explicit(&c->e->last_seq, seq, memory_order_relaxed);
   for (size_t i = 0; i < n; i++) {
     dn_blob *old;
     if (pre_take(c, keys[i], &old, NULL))
@@ -189,7 +190,14 @@ static int add_with_hinted_tags(dn_engine *e, dn__buf *kb, dn__vec *offs,
   *o = kb->len - rec.len;
   dn__buf tags;
   dn__buf_init(&tags, 0);
-  size_t n = dn__hints_get(e->hints, rec, &tags);
+  uint64_t composed_at = 0;
+  size_t n = dn__hints_get(e->hints, rec, &tags, &composed_at);
+  /* Nothing was invalidated since the record was composed (as far as this
+   * process last saw): its tags will not need checking, so leave them out
+   * of the round trip. */
+  if (composed_at &&
+      composed_at == atomic_load_explicit(&e->last_seq, memory_order_relaxed))
+    n = 0;
   const char *t = tags.data;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -210,7 +218,7 @@ static int add_with_hinted_tags(dn_engine *e, dn__buf *kb, dn__vec *offs,
 /* Prefetches the given record keys together with their hinted tag keys
  * (shared stores only: an in-process store answers at memory speed). */
 static void prefetch_records(getctx *c, const dn_slice *recs, size_t n) {
-  if (c->e->hot || n == 0)
+  if (c->e->local || n == 0)
     return;
   dn__buf kb;
   dn__vec offs;
@@ -234,15 +242,17 @@ static void prefetch_records(getctx *c, const dn_slice *recs, size_t n) {
   dn__buf_free(&kb);
 }
 
-/* Remembers the tags a record carried, unless the hint already says so. */
+/* Remembers the tags a record carried and the sequence it was composed at,
+ * unless the hint already says so. */
 static void remember_tags(dn_engine *e, dn_slice rec, const dn__tagver *tags,
-                          size_t n) {
-  if (e->hot)
+                          size_t n, uint64_t seq) {
+  if (e->local)
     return;
   dn__buf have;
   dn__buf_init(&have, 0);
-  size_t hn = dn__hints_get(e->hints, rec, &have);
-  int same = hn == n;
+  uint64_t have_seq = 0;
+  size_t hn = dn__hints_get(e->hints, rec, &have, &have_seq);
+  int same = hn == n && have_seq == seq;
   const char *t = have.data;
   for (size_t i = 0; same && i < n; i++) {
     size_t tl = strlen(t);
@@ -251,7 +261,7 @@ static void remember_tags(dn_engine *e, dn_slice rec, const dn__tagver *tags,
   }
   dn__buf_free(&have);
   if (!same)
-    dn__hints_put(e->hints, rec, tags, n);
+    dn__hints_put(e->hints, rec, tags, n, seq);
 }
 
 /* ---- tag versions ---------------------------------------------------------
@@ -475,7 +485,7 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
   const dn__shell *s;
   int fresh = rc == 0 && b && dn__shell_decode(b, &s) == 0;
   if (fresh)
-    remember_tags(c->e, key_slice(&k), s->tags, s->ntags);
+    remember_tags(c->e, key_slice(&k), s->tags, s->ntags, 0);
   dn__buf_free(&k.b);
   if (!fresh || expired(c->e, s->expires_ms) ||
       tags_current(c, s->tags, s->ntags) != TAGS_CURRENT) {
@@ -492,7 +502,7 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
 static void store_record(getctx *c, char kind, const char *uri, size_t len,
                          dn_blob *rec, const dn_slice *vary, size_t nvary,
                          const dn__tagver *tags, size_t ntags,
-                         uint64_t ttl_ms) {
+                         uint64_t valid_seq, uint64_t ttl_ms) {
   key k;
   int rc = key_make(c->e, &k, kind, uri, len);
   if (rc == 0 && nvary) {
@@ -518,7 +528,7 @@ static void store_record(getctx *c, char kind, const char *uri, size_t len,
   if (rc)
     store_failed(c->e, rc, "write");
   else if (!nvary)
-    remember_tags(c->e, key_slice(&k), tags, ntags);
+    remember_tags(c->e, key_slice(&k), tags, ntags, valid_seq);
   dn__buf_free(&k.b);
 }
 
@@ -598,7 +608,7 @@ static int finish_render(getctx *c, dn_render *r, uint64_t g0, int cacheable,
   if (rc || (s.flags & DN__REC_UNCACHEABLE))
     goto out;
   store_record(c, 's', r->uri, r->uri_len, *out, s.vary, s.nvary, s.tags,
-               s.ntags, store_ttl_ms(e, s.expires_ms));
+               s.ntags, 0, store_ttl_ms(e, s.expires_ms));
   for (size_t i = 0; i < s.nholes; i++) {
     key k;
     if (key_make(e, &k, 'r', s.holes[i].uri.ptr, s.holes[i].uri.len) == 0)
@@ -947,7 +957,7 @@ static int gather(getctx *c, composition *cp, const dn__shell *sh,
 /* Fetches the views of all cacheable holes (with their hinted tag
  * versions) in one round trip. */
 static int prefetch_holes(getctx *c, const dn__shell *sh) {
-  if (c->e->hot || sh->nholes == 0)
+  if (c->e->local || sh->nholes == 0)
     return 0;
   dn__buf kb;
   dn__buf_init(&kb, 0);
@@ -1039,7 +1049,7 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
     goto out;
   if (!cp.nostore)
     store_record(c, 'v', me->uri, me->len, blob, v->vary, v->nvary, v->tags,
-                 v->ntags, store_ttl_ms(e, v->expires_ms));
+                 v->ntags, v->valid_seq, store_ttl_ms(e, v->expires_ms));
   rc = dn__view_decode(blob, out);
   if (rc)
     dn_blob_unref(blob);
@@ -1069,7 +1079,7 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
   }
   dn_rep *v = NULL;
   if (b && dn__view_decode(b, &v) == 0)
-    remember_tags(e, key_slice(&k), v->tags, v->ntags);
+    remember_tags(e, key_slice(&k), v->tags, v->ntags, v->valid_seq);
   dn__buf_free(&k.b);
   if (!v) {
     dn_blob_unref(b);

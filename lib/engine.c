@@ -73,8 +73,10 @@ int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
   e->log = opts->log;
   e->log_ud = opts->log_ud;
   e->id = dn__hot_engine_id();
-  e->hot = (e->store->ops->flags & DN_STORE_F_LOCAL) != 0;
-  if (!e->hot && (rc = dn__hints_new(&e->hints)) != 0) {
+  e->local = (e->store->ops->flags & DN_STORE_F_LOCAL) != 0;
+  e->hot = !opts->no_thread_cache &&
+           !(e->store->ops->flags & DN_STORE_F_KEEPS_NOTHING);
+  if (!e->local && (rc = dn__hints_new(&e->hints)) != 0) {
     if (e->owns_store)
       dn_store_free(e->store);
     dn__free(e->prefix);
@@ -266,6 +268,8 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
     rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
                        "cannot advance the invalidation sequence: %s",
                        dn_strerror(rc));
+  if (rc == 0)
+    atomic_store_explicit(&e->last_seq, seq, memory_order_relaxed);
   for (size_t i = 0; vals && i < n; i++)
     dn_blob_unref(vals[i]);
   dn__free(vals);

@@ -17,6 +17,7 @@
 
 typedef struct hint {
   uint64_t hash;
+  uint64_t seq;
   size_t key_len;
   size_t ntags;
   size_t tags_len; /* bytes of the NUL-separated tag list */
@@ -48,7 +49,8 @@ void dn__hints_free(dn__hints *h) {
   dn__free(h);
 }
 
-size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags) {
+size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags,
+                     uint64_t *seq) {
   uint64_t hash = XXH3_64bits(key.ptr, key.len);
   size_t slot = hash % DN__HINT_SLOTS, n = 0;
   pthread_mutex_t *mu = &h->locks[slot % DN__HINT_LOCKS];
@@ -56,14 +58,17 @@ size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags) {
   hint *e = h->slots[slot];
   if (e && e->hash == hash && e->key_len == key.len &&
       memcmp(e->data, key.ptr, key.len) == 0 &&
-      dn__buf_append(tags, e->data + e->key_len, e->tags_len) == 0)
+      dn__buf_append(tags, e->data + e->key_len, e->tags_len) == 0) {
     n = e->ntags;
+    if (seq)
+      *seq = e->seq;
+  }
   pthread_mutex_unlock(mu);
   return n;
 }
 
 void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags,
-                   size_t n) {
+                   size_t n, uint64_t seq) {
   if (n > DN__HINT_MAX_TAGS)
     return;
   size_t tags_len = 0;
@@ -73,6 +78,7 @@ void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags,
   if (!e)
     return;
   e->hash = XXH3_64bits(key.ptr, key.len);
+  e->seq = seq;
   e->key_len = key.len;
   e->ntags = n;
   e->tags_len = tags_len;

@@ -8,8 +8,10 @@
  * An entry is used only while the store's invalidation sequence still
  * equals the one the view was last validated at and the view has not
  * expired; anything else falls through to the full path, which refreshes
- * the entry. Only stores with DN_STORE_F_LOCAL get one: for a shared
- * store, another process's purge is only visible through the store.
+ * the entry. With an in-process store the sequence is read from memory;
+ * with a shared store it is read from the server on every get (a few bytes,
+ * where the view would be kilobytes), so another process's purge is seen
+ * by the very next get.
  */
 #ifndef DN_HOT_H
 #define DN_HOT_H

@@ -121,6 +121,7 @@ static const dn_store_ops null_ops = {
     .seq_get = null_seq_get,
     .seq_bump = null_seq_bump,
     .destroy = null_destroy,
+    .flags = DN_STORE_F_LOCAL | DN_STORE_F_KEEPS_NOTHING,
 };
 
 int dn_store_null_new(dn_store **out) {

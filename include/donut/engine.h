@@ -69,6 +69,12 @@ typedef struct dn_engine_options {
    * stale may still be served while one caller regenerates it (default
    * 30000 ms). */
   uint64_t soft_grace_ms;
+  /* Each thread keeps the views it served last and reuses one while the
+   * store's invalidation sequence has not moved since it was checked; with
+   * a shared store that check reads the sequence from the server (a few
+   * bytes instead of the page). A purge anywhere moves the sequence, so
+   * the cache is always coherent. Set to 1 to turn it off. */
+  int no_thread_cache;
   /* Optional log callback (off by default). msg is NUL-terminated. */
   void (*log)(void *ud, int level, const char *msg);
   void *log_ud;

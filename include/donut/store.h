@@ -109,6 +109,9 @@ typedef struct dn_store_ops {
  * cache of validated views in front of it (checked against the sequence
  * on every hit). Shared stores must not set it. */
 #define DN_STORE_F_LOCAL 1u
+/* The store keeps nothing (the null store): nothing may be served from
+ * anywhere but a fresh render, so the engine keeps no view cache either. */
+#define DN_STORE_F_KEEPS_NOTHING 2u
 
 typedef struct dn_store dn_store;
 
