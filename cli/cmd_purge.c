@@ -24,6 +24,7 @@ typedef struct purge_plan {
   size_t nuris;
   const char *server; /* --server, or NULL */
   int json;
+  int cdn_only; /* --cdn-only: purge the configured CDN, not the cache */
 } purge_plan;
 
 /* What was done, for printing: {"via":..., "tags":[...], "uris":[...]}. */
@@ -109,6 +110,67 @@ static int via_store(const dn_cli_command *cmd, const purge_plan *plan,
   return rc;
 }
 
+/* Purges the configured CDN from this process: after a purge made
+ * directly in a shared store (no server is there to do it), and for
+ * --cdn-only. A running server purges its CDN itself when its engine
+ * invalidates, so a purge through the control API does not come here. With
+ * no purger configured this does nothing, unless --cdn-only asked for it.
+ * Waits until the purge is delivered or has failed; what is not delivered
+ * stays in the outbox (see `donut outbox`). */
+static int via_cdn(const dn_cli_command *cmd, const purge_plan *plan,
+                   json_t *done) {
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  dn_cdn_config *cfg = NULL;
+  dn_purger *pg = NULL;
+  int rc = dn_cdn_config_load(NULL, &cfg, &err);
+  if (rc)
+    return dn_cli_fail(cmd, "CDN configuration: %s", err.text);
+  rc = dn_purger_new_from_config(cfg, NULL, &pg, &err);
+  if (rc == DN_ENOTFOUND) {
+    dn_cdn_config_free(cfg);
+    return plan->cdn_only
+               ? dn_cli_fail(cmd, "--cdn-only: no CDN purger is configured "
+                                  "(DONUT_CDN, DONUT_PURGE_URLS, DONUT_CONFIG)")
+               : 0;
+  }
+  if (rc) {
+    dn_cdn_config_free(cfg);
+    return dn_cli_fail(cmd, "purger: %s", err.text);
+  }
+  dn_slice tags[PLAN_MAX], uris[PLAN_MAX];
+  for (size_t i = 0; i < plan->ntags; i++)
+    tags[i] = dn_slice_from_cstr(plan->tags[i]);
+  for (size_t i = 0; i < plan->nuris; i++)
+    uris[i] = dn_slice_from_cstr(plan->uris[i]);
+  if (plan->ntags)
+    rc = dn_purger_purge_tags(pg, tags, plan->ntags, &err);
+  if (rc == 0 && plan->nuris)
+    rc = dn_purger_purge_uris(pg, uris, plan->nuris, &err);
+  int drained = rc == 0 ? dn_purger_drain(pg, 120000) : rc;
+  dn_purger_stats st;
+  dn_purger_stats_get(pg, &st);
+  json_t *cdn = json_pack("{s:s,s:I,s:I,s:I}", "purger", dn_purger_name(pg),
+                          "requests", (json_int_t)st.requests, "delivered",
+                          (json_int_t)st.delivered, "failed",
+                          (json_int_t)st.failed);
+  json_object_set_new(done, "cdn", cdn);
+  if (plan->cdn_only) {
+    json_object_set_new(done, "tags", json_array());
+    json_object_set_new(done, "uris", json_array());
+    json_object_set_new(done, "via", json_string("the CDN only"));
+  }
+  dn_purger_free(pg);
+  dn_cdn_config_free(cfg);
+  if (rc)
+    return dn_cli_fail(cmd, "CDN purge: %s", err.text);
+  if (drained || st.failed || st.delivered == 0)
+    return dn_cli_fail(cmd, "the CDN purge was not delivered (%llu failed); "
+                            "it stays in the outbox: see `donut outbox`",
+                       (unsigned long long)st.failed);
+  return 0;
+}
+
 /* Checks everything before the target runs, so a bad argument purges
  * nothing. */
 static int plan_check(const dn_cli_command *cmd, const purge_plan *plan) {
@@ -143,6 +205,13 @@ static void print_done(const purge_plan *plan, json_t *done) {
   json_array_foreach(json_object_get(done, "uris"), i, v)
       printf("purged %s\n", json_string_value(v));
   printf("via %s\n", json_string_value(json_object_get(done, "via")));
+  json_t *cdn = json_object_get(done, "cdn");
+  if (cdn)
+    printf("CDN purge delivered by %s (%lld request%s)\n",
+           json_string_value(json_object_get(cdn, "purger")),
+           (long long)json_integer_value(json_object_get(cdn, "requests")),
+           json_integer_value(json_object_get(cdn, "requests")) == 1 ? ""
+                                                                     : "s");
 }
 
 static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
@@ -167,6 +236,8 @@ static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
       plan->server = v;
     } else if (strcmp(argv[i], "--json") == 0) {
       plan->json = 1;
+    } else if (strcmp(argv[i], "--cdn-only") == 0) {
+      plan->cdn_only = 1;
     } else {
       return dn_cli_usage_error(cmd, "unknown argument '%s'", argv[i]);
     }
@@ -188,7 +259,11 @@ static int run_purge(int argc, char **argv) {
     purge_target_fn target =
         dn_cli_use_store(plan->server) ? via_store : via_server;
     json_t *done = json_object();
-    rc = target(cmd, plan, done);
+    rc = plan->cdn_only ? 0 : target(cmd, plan, done);
+    /* A server purges its CDN itself; purging directly in a store (or
+     * only the CDN) leaves that to this process. */
+    if (rc == 0 && (plan->cdn_only || target == via_store))
+      rc = via_cdn(cmd, plan, done);
     if (rc == 0)
       print_done(plan, done);
     json_decref(done);
@@ -199,7 +274,8 @@ static int run_purge(int argc, char **argv) {
 
 const dn_cli_command dn_cli_cmd_purge = {
     "purge", "invalidate tags and purge URIs (server or shared store)",
-    "usage: donut purge [--tag TAG]... [--uri URI]... [--server URL] [--json]\n"
+    "usage: donut purge [--tag TAG]... [--uri URI]... [--server URL]\n"
+    "                   [--cdn-only] [--json]\n"
     "\n"
     "Invalidates each TAG and purges each URI: every cached page whose\n"
     "closure contains one of them is rebuilt on its next request, and only\n"
@@ -212,12 +288,18 @@ const dn_cli_command dn_cli_cmd_purge = {
     "    else http://127.0.0.1:8081 (the token is $DONUT_CONTROL_TOKEN or\n"
     "    the file `donut serve` wrote);\n"
     "  - the shared store itself, when MEMCACHED_ADDR or REDIS_URL is set\n"
-    "    and --server is not given (every server on that store sees it).\n"
+    "    and --server is not given (every server on that store sees it);\n"
+    "    then the configured CDN is purged from here too (DONUT_CDN,\n"
+    "    DONUT_PURGE_URLS, the CDN's credentials or DONUT_CONFIG; see\n"
+    "    docs/cdn-purge.md). A running server purges its CDN itself.\n"
+    "A CDN purge that cannot be delivered stays in the outbox and the exit\n"
+    "status is 1; `donut outbox` lists and resends it.\n"
     "\n"
     "Options:\n"
     "  --tag TAG     a tag (surrogate key) to invalidate; repeatable\n"
     "  --uri URI     a resource URI or request path to purge; repeatable\n"
     "  --server URL  the control API of a running server\n"
+    "  --cdn-only    purge only the configured CDN, not donut's own cache\n"
     "  --json        print what was done as JSON\n"
     "\n"
     "Exit status: 0 done, 1 refused or failed, 2 usage, 3 server\n"

@@ -211,17 +211,68 @@ typedef struct serve_parts {
   dn_store *store;
   dn_engine *engine;
   dn_demo *demo;
+  dn_cdn_config *cdn_cfg;
+  dn_purger *purger; /* NULL when no CDN purger is configured */
   char store_desc[256];
+  char purge_desc[320];
   dn_cdn_profile cdn;
 } serve_parts;
 
 static void parts_free(serve_parts *p) {
   dn_demo_free(p->demo);
+  /* The engine has no way to unsubscribe its listeners: free it before the
+   * purger, then give queued purges a moment to go out (what does not is
+   * kept in the outbox for the next start). */
   dn_engine_free(p->engine);
+  if (p->purger)
+    dn_purger_drain(p->purger, 5000);
+  dn_purger_free(p->purger);
+  dn_cdn_config_free(p->cdn_cfg);
   dn_store_free(p->store);
   p->demo = NULL;
   p->engine = NULL;
+  p->purger = NULL;
+  p->cdn_cfg = NULL;
   p->store = NULL;
+}
+
+/* Subscribes the configured CDN purger (DONUT_CDN, DONUT_PURGE_URLS, the
+ * CDN's credentials or DONUT_CONFIG) to the engine's invalidations. */
+static int purger_open(const dn_cli_command *cmd, serve_parts *p) {
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  /* --cdn overrides DONUT_CDN for the purger as for the headers. */
+  if (setenv("DONUT_CDN", dn_cdn_profile_name(p->cdn), 1) != 0)
+    return dn_cli_fail(cmd, "cannot set DONUT_CDN");
+  int rc = dn_cdn_config_load(NULL, &p->cdn_cfg, &err);
+  if (rc && !getenv("DONUT_CONFIG")) {
+    /* The profile still shapes the headers; purging is left to others,
+     * and the startup line says why donut does not purge. */
+    snprintf(p->purge_desc, sizeof p->purge_desc, "not purging: %s",
+             err.text[0] ? err.text : dn_strerror(rc));
+    return 0;
+  }
+  if (rc)
+    return dn_cli_fail(cmd, "CDN configuration: %s",
+                       err.text[0] ? err.text : dn_strerror(rc));
+  dn_purger_options po;
+  dn_purger_options_init(&po);
+  po.profile = p->cdn;
+  po.log = log_line;
+  rc = dn_purger_new_from_config(p->cdn_cfg, &po, &p->purger, &err);
+  if (rc == 0)
+    rc = dn_purger_listen(p->purger, p->engine);
+  if (rc == DN_ENOTFOUND) {
+    snprintf(p->purge_desc, sizeof p->purge_desc, "no CDN purger");
+    return 0;
+  }
+  if (rc)
+    return dn_cli_fail(cmd, "purger: %s",
+                       err.text[0] ? err.text : dn_strerror(rc));
+  char desc[256];
+  dn_cdn_config_describe(p->cdn_cfg, desc, sizeof desc);
+  snprintf(p->purge_desc, sizeof p->purge_desc, "purging %s", desc);
+  return 0;
 }
 
 static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
@@ -250,7 +301,9 @@ static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
     parts_free(p);
     return dn_cli_fail(cmd, "engine: %s", dn_strerror(rc));
   }
-  return 0;
+  if ((rc = purger_open(cmd, p)) != 0)
+    parts_free(p);
+  return rc;
 }
 
 static int offload_of(const dn_cli_command *cmd, const char *v,
@@ -298,9 +351,9 @@ static void startup_line(serve_state *s, serve_parts *p, const char *where,
   dn_server_address(s->srv, 0, site, sizeof site);
   int has_ctl = dn_server_address(s->srv, 1, ctl, sizeof ctl) == 0;
   fprintf(stderr,
-          "donut serve: store %s; cdn %s; listening on http://%s; "
+          "donut serve: store %s; cdn %s (%s); listening on http://%s; "
           "control API %s%s%s%s%s; engine calls %s%s\n",
-          p->store_desc, dn_cdn_profile_name(p->cdn), site,
+          p->store_desc, dn_cdn_profile_name(p->cdn), p->purge_desc, site,
           has_ctl ? "on http://" : "off", has_ctl ? ctl : "",
           has_ctl ? " (" : "", has_ctl ? where : "", has_ctl ? ")" : "",
           offload ? "on the thread pool" : "on the loop thread", threads);
