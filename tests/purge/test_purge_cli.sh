@@ -131,6 +131,39 @@ expect_in "$out" "dropped 1 entries"
 out=$("$DONUT" outbox)
 expect_in "$out" "empty"
 
+echo "== donut purge --cdn-only: a Fastly batch purge into the recorder"
+reset
+out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=tok-secret-123 DONUT_FASTLY_SERVICE=SVC1 \
+  DONUT_FASTLY_API_URL="$url" DONUT_OUTBOX=none \
+  "$DONUT" purge --cdn-only --tag weather --json)
+got=$(ctl "$url/__recorder/requests?wait=1&timeout_ms=10000")
+expect_in "$got" "POST /service/SVC1/purge HTTP/1.1"
+expect_in "$got" "Fastly-Key: tok-secret-123"
+expect_in "$got" '\"surrogate_keys\":[\"weather\"'
+expect_in "$out" '"delivered": 1'
+expect_in "$out" '"purger": "fastly"'
+expect_not_in "$out" "tok-secret-123"
+
+echo "== donut purge --cdn-only: an undeliverable purge fails and stays"
+set +e
+out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=tok-secret-123 DONUT_FASTLY_SERVICE=SVC1 \
+  DONUT_FASTLY_API_URL="http://127.0.0.1:9" DONUT_PURGE_MAX_ATTEMPTS=1 \
+  DONUT_OUTBOX="$tmp/outbox-cdn" "$DONUT" purge --cdn-only --tag weather 2>&1)
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "undeliverable --cdn-only: exit $rc, expected 1"
+expect_in "$out" "stays in the outbox"
+expect_not_in "$out" "tok-secret-123"
+out=$(DONUT_OUTBOX="$tmp/outbox-cdn" "$DONUT" outbox)
+expect_in "$out" "failed"
+expect_in "$out" "tags: weather"
+
+echo "== --cdn-only with no CDN configured"
+set +e
+"$DONUT" purge --cdn-only --tag weather >/dev/null 2>&1; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--cdn-only without a CDN: exit $rc, expected 1"
+
 echo "== usage errors"
 for args in "drop" "drop --failed --all" "frobnicate" "retry --timeout 0" \
   "--bogus" "list --outbox"; do
