@@ -116,8 +116,8 @@ static void bench_hit(int quick) {
   static size_t lens[PAGES];
   static floor_slot table[4096];
   for (int i = 0; i < PAGES; i++) {
-    lens[i] = (size_t)snprintf(uris[i], sizeof uris[i],
-                               "app://self/page?id=%d", i);
+    lens[i] =
+        (size_t)snprintf(uris[i], sizeof uris[i], "app://self/page?id=%d", i);
     dn_rep *rep;
     dn_error err;
     if ((rc = dn_engine_get(e, uris[i], lens[i], NULL, 0, &rep, NULL, &err)))
@@ -181,10 +181,8 @@ static void bench_hit(int quick) {
   }
   double h = median(hit, 5), f = median(flo, 5), c = median(cond, 5);
   double fr = median(flo_ref, 5);
-  printf("%-34s %10.0f ns/op %12.0f ops/s\n", "hit: dn_engine_get", h,
-         1e9 / h);
-  printf("%-34s %10.0f ns/op %12.0f ops/s\n", "floor: hash lookup", f,
-         1e9 / f);
+  printf("%-34s %10.0f ns/op %12.0f ops/s\n", "hit: dn_engine_get", h, 1e9 / h);
+  printf("%-34s %10.0f ns/op %12.0f ops/s\n", "floor: hash lookup", f, 1e9 / f);
   printf("%-34s %10.2f x floor\n", "hit / floor", h / f);
   printf("%-34s %10.0f ns/op\n", "(context) floor + ref/unref", fr);
   printf("%-34s %10.0f ns/op %12.0f ops/s\n", "304: get + respond (INM)", c,
@@ -305,16 +303,16 @@ static void bench_big_tag(long n) {
   double inv = now_ns() - t0;
   if (rc)
     die("invalidate", rc, NULL);
-  size_t len = (size_t)snprintf(uri, sizeof uri, "app://self/item?id=%ld",
-                                n / 2);
+  size_t len =
+      (size_t)snprintf(uri, sizeof uri, "app://self/item?id=%ld", n / 2);
   dn_rep *rep;
   dn_get_info info;
   t0 = now_ns();
   dn_engine_get(e, uri, len, NULL, 0, &rep, &info, NULL);
   double next = now_ns() - t0;
   dn_rep_unref(rep);
-  printf("%-34s %ld resources, filled in %.1f s, %llu store items\n",
-         "big tag", n, fill / 1e9, (unsigned long long)st.items);
+  printf("%-34s %ld resources, filled in %.1f s, %llu store items\n", "big tag",
+         n, fill / 1e9, (unsigned long long)st.items);
   printf("%-34s %10.1f us\n", "invalidate(tag on all of them)", inv / 1000);
   printf("%-34s %10.1f us   (%u render)\n", "next get of one of them",
          next / 1000, info.renders);

@@ -162,8 +162,8 @@ static void bench_store(const char *name, dn_store *st, raw *c, long n,
   double t0 = now_ns();
   int rc = dn_engine_invalidate_tags(e, &tag, 1, NULL);
   double inv = now_ns() - t0;
-  size_t len = (size_t)snprintf(uri, sizeof uri, "app://self/item?id=%ld",
-                                many / 2);
+  size_t len =
+      (size_t)snprintf(uri, sizeof uri, "app://self/item?id=%ld", many / 2);
   dn_get_info info = {0};
   t0 = now_ns();
   dn_engine_get(e, uri, len, NULL, 0, &rep, &info, NULL);
@@ -198,15 +198,16 @@ int main(int argc, char **argv) {
   dn_error err;
   if (dn_store_memcached_new(mc, NULL, &st, &err) == 0) {
     raw c = {memcached(NULL, 0), NULL, {0}, 0};
-    memcached_server_add(c.mc, "127.0.0.1", (in_port_t)atoi(strchr(mc, ':') + 1));
+    memcached_server_add(c.mc, "127.0.0.1",
+                         (in_port_t)atoi(strchr(mc, ':') + 1));
     bench_store("memcached", st, &c, n, many);
     memcached_free(c.mc);
     dn_store_free(st);
   }
   if (dn_store_redis_new(rd, NULL, &st, &err) == 0) {
     const char *hp = strstr(rd, "//") + 2;
-    raw c = {NULL, redisConnect("127.0.0.1", atoi(strchr(hp, ':') + 1)), {0},
-             0};
+    raw c = {
+        NULL, redisConnect("127.0.0.1", atoi(strchr(hp, ':') + 1)), {0}, 0};
     bench_store("redis", st, &c, n, many);
     redisFree(c.rd);
     dn_store_free(st);

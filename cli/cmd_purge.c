@@ -150,10 +150,10 @@ static int via_cdn(const dn_cli_command *cmd, const purge_plan *plan,
   int drained = rc == 0 ? dn_purger_drain(pg, 120000) : rc;
   dn_purger_stats st;
   dn_purger_stats_get(pg, &st);
-  json_t *cdn = json_pack("{s:s,s:I,s:I,s:I}", "purger", dn_purger_name(pg),
-                          "requests", (json_int_t)st.requests, "delivered",
-                          (json_int_t)st.delivered, "failed",
-                          (json_int_t)st.failed);
+  json_t *cdn =
+      json_pack("{s:s,s:I,s:I,s:I}", "purger", dn_purger_name(pg), "requests",
+                (json_int_t)st.requests, "delivered", (json_int_t)st.delivered,
+                "failed", (json_int_t)st.failed);
   json_object_set_new(done, "cdn", cdn);
   if (plan->cdn_only) {
     json_object_set_new(done, "tags", json_array());
@@ -165,8 +165,9 @@ static int via_cdn(const dn_cli_command *cmd, const purge_plan *plan,
   if (rc)
     return dn_cli_fail(cmd, "CDN purge: %s", err.text);
   if (drained || st.failed || st.delivered == 0)
-    return dn_cli_fail(cmd, "the CDN purge was not delivered (%llu failed); "
-                            "it stays in the outbox: see `donut outbox`",
+    return dn_cli_fail(cmd,
+                       "the CDN purge was not delivered (%llu failed); "
+                       "it stays in the outbox: see `donut outbox`",
                        (unsigned long long)st.failed);
   return 0;
 }

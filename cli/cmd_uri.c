@@ -4,8 +4,7 @@
 
 #include "cli.h"
 
-static int run_each(const dn_cli_command *cmd, int argc, char **argv,
-                    int tag) {
+static int run_each(const dn_cli_command *cmd, int argc, char **argv, int tag) {
   int first = 1;
   if (first < argc && strcmp(argv[first], "--") == 0)
     first++;

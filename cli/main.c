@@ -10,9 +10,9 @@
 
 static const dn_cli_command *const commands[] = {
     &dn_cli_cmd_expand, &dn_cli_cmd_normalize, &dn_cli_cmd_uri_tag,
-    &dn_cli_cmd_tags, &dn_cli_cmd_headers,
-    &dn_cli_cmd_serve, &dn_cli_cmd_purge, &dn_cli_cmd_inspect,
-    &dn_cli_cmd_deps, &dn_cli_cmd_stats, &dn_cli_cmd_outbox,
+    &dn_cli_cmd_tags,   &dn_cli_cmd_headers,   &dn_cli_cmd_serve,
+    &dn_cli_cmd_purge,  &dn_cli_cmd_inspect,   &dn_cli_cmd_deps,
+    &dn_cli_cmd_stats,  &dn_cli_cmd_outbox,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

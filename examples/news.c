@@ -64,8 +64,8 @@ static int show(dn_engine *e, const char *label) {
   /* The page has an uncacheable hole, so it has no ETag as a whole; its
    * cacheable part, the weather, has one. */
   dn_rep *weather;
-  rc = dn_engine_get(e, "app://self/weather?city=tokyo", 29, NULL, 0,
-                     &weather, NULL, &err);
+  rc = dn_engine_get(e, "app://self/weather?city=tokyo", 29, NULL, 0, &weather,
+                     NULL, &err);
   if (rc == 0) {
     dn_slice etag = dn_rep_etag(weather);
     printf("  weather ETag: %.*s\n", (int)etag.len, etag.ptr);
@@ -82,8 +82,8 @@ int main(void) {
   if (dn_engine_new(NULL, &e) != 0)
     return 1;
   dn_engine_register(e, "app://self/news", "news", render_news, NULL);
-  dn_engine_register(e, "app://self/weather{?city}", "weather",
-                     render_weather, NULL);
+  dn_engine_register(e, "app://self/weather{?city}", "weather", render_weather,
+                     NULL);
   dn_engine_register(e, "app://self/greeting", "greeting", render_greeting,
                      NULL);
   int rc = show(e, "1. first request (everything renders)");

@@ -15,7 +15,7 @@ typedef struct dn__buf {
   size_t len;
   size_t cap;
   size_t limit; /* 0 = no limit beyond SIZE_MAX/2 */
-  int borrowed;  /* data is caller storage, not ours to free */
+  int borrowed; /* data is caller storage, not ours to free */
 } dn__buf;
 
 void dn__buf_init(dn__buf *b, size_t limit);

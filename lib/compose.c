@@ -57,7 +57,9 @@ typedef struct getctx {
 } getctx;
 
 #define GETCTX(e, req, flags, err)                                             \
-  {(e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}}
+  {                                                                            \
+    (e), (req), (flags), 0, (err), { NULL, 0, 0, sizeof(prefetched) }          \
+  }
 
 typedef struct key {
   dn__buf b;
@@ -228,8 +230,7 @@ static void prefetch_records(getctx *c, const dn_slice *recs, size_t n) {
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (!pre_has(c, recs[i]))
       rc = add_with_hinted_tags(c->e, &kb, &offs, recs[i]);
-  dn_slice *keys = rc || !offs.len ? NULL
-                                   : dn__malloc(offs.len * sizeof *keys);
+  dn_slice *keys = rc || !offs.len ? NULL : dn__malloc(offs.len * sizeof *keys);
   for (size_t i = 0; keys && i < offs.len; i++) {
     size_t a = DN__VEC_AT(&offs, size_t, i);
     size_t b = i + 1 < offs.len ? DN__VEC_AT(&offs, size_t, i + 1) : kb.len;
@@ -268,8 +269,8 @@ static void remember_tags(dn_engine *e, dn_slice rec, const dn__tagver *tags,
  */
 
 /* Builds "t:<tag>" keys for n tags into one buffer plus a slice array. */
-static int tag_keys(dn_engine *e, const dn__tagver *tags, size_t n,
-                    dn__buf *kb, dn_slice **keys_out) {
+static int tag_keys(dn_engine *e, const dn__tagver *tags, size_t n, dn__buf *kb,
+                    dn_slice **keys_out) {
   dn__buf_init(kb, 0);
   size_t *offs = dn__malloc((n + 1) * sizeof *offs);
   dn_slice *keys = dn__malloc((n ? n : 1) * sizeof *keys);
@@ -386,8 +387,8 @@ static int create_tag(dn_engine *e, dn_slice k, uint64_t *version,
  * the sequence moved (g1 != g0) and either went backwards (the store lost
  * it), or a tag was set after g0, or a tag had to be created (its history
  * is unknown). */
-static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n,
-                         uint64_t g0, int *raced) {
+static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n, uint64_t g0,
+                         int *raced) {
   dn__buf kb;
   dn_slice *keys;
   int rc = tag_keys(e, tags, n, &kb, &keys);
@@ -403,8 +404,7 @@ static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n,
   rc = dn__store_get_multi(e->store, keys, n, vals, &g1);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     uint64_t s = 0;
-    if (!vals[i] ||
-        dn__tagrec_decode(vals[i], &tags[i].version, &s, NULL)) {
+    if (!vals[i] || dn__tagrec_decode(vals[i], &tags[i].version, &s, NULL)) {
       rc = create_tag(e, keys[i], &tags[i].version, &s);
       created = 1;
     }
@@ -508,17 +508,17 @@ static void store_record(getctx *c, char kind, const char *uri, size_t len,
   if (rc == 0 && nvary) {
     dn_blob *stub = NULL;
     if (kind == 's') {
-      dn__shell s = {.flags = DN__REC_STUB, .vary = (dn_slice *)vary,
-                     .nvary = nvary};
+      dn__shell s = {
+          .flags = DN__REC_STUB, .vary = (dn_slice *)vary, .nvary = nvary};
       rc = dn__shell_encode(&s, &stub);
     } else {
-      dn_rep v = {.flags = DN__REC_STUB, .vary = (dn_slice *)vary,
-                  .nvary = nvary};
+      dn_rep v = {
+          .flags = DN__REC_STUB, .vary = (dn_slice *)vary, .nvary = nvary};
       rc = dn__view_encode(&v, &stub);
     }
     if (rc == 0)
-      rc = dn__store_set(c->e->store, key_slice(&k), stub, ttl_ms,
-                         DN_STORE_SET);
+      rc =
+          dn__store_set(c->e->store, key_slice(&k), stub, ttl_ms, DN_STORE_SET);
     dn_blob_unref(stub);
     if (rc == 0)
       rc = key_add_variant(&k, vary, nvary, c->req);
@@ -563,8 +563,8 @@ static const dn__renderer *find_renderer(dn_engine *e, const char *uri,
   const dn__renderer *best = NULL;
   for (size_t i = 0; i < e->renderers.len; i++) {
     const dn__renderer *r = DN__VEC_AT(&e->renderers, dn__renderer *, i);
-    int match = r->prefix ? r->pattern_len <= path_len
-                          : r->pattern_len == path_len;
+    int match =
+        r->prefix ? r->pattern_len <= path_len : r->pattern_len == path_len;
     if (!match || memcmp(uri, r->pattern, r->pattern_len) != 0)
       continue;
     if (!best || r->pattern_len > best->pattern_len ||
@@ -703,8 +703,8 @@ static int lease_or_wait(getctx *c, dn_slice lk, const char *uri, size_t len,
   return 0;
 }
 
-static int render_leased(getctx *c, const char *uri, size_t len,
-                         dn_blob **out, int *stored) {
+static int render_leased(getctx *c, const char *uri, size_t len, dn_blob **out,
+                         int *stored) {
   key lk;
   int rc = key_make(c->e, &lk, 'l', uri, len);
   if (rc)
@@ -834,8 +834,8 @@ static int produce_shell(getctx *c, const char *uri, size_t len,
 
 /* ---- composition ----------------------------------------------------------
  */
-static int get_view(getctx *c, const frame *parent, const char *uri,
-                    size_t len, int uncached, dn_rep **out, dn_source *src);
+static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
+                    int uncached, dn_rep **out, dn_source *src);
 
 typedef struct tagset {
   dn__vec items; /* dn__tagver */
@@ -898,8 +898,7 @@ static void make_etag(const dn_rep *v, char out[35]) {
   for (size_t i = 0; i < v->nheaders; i++) {
     XXH3_128bits_update(&st, v->headers[i].name.ptr, v->headers[i].name.len);
     XXH3_128bits_update(&st, "\0", 1);
-    XXH3_128bits_update(&st, v->headers[i].value.ptr,
-                        v->headers[i].value.len);
+    XXH3_128bits_update(&st, v->headers[i].value.ptr, v->headers[i].value.len);
     XXH3_128bits_update(&st, "\0", 1);
   }
   XXH3_128bits_update(&st, v->body.ptr, v->body.len);
@@ -985,9 +984,8 @@ static int prefetch_holes(getctx *c, const dn__shell *sh) {
 }
 
 /* Composes uri from its shell and holes into a new representation. */
-static int compose(getctx *c, const frame *me, const dn__shell *sh,
-                   uint64_t g0, const dn_rep *old, int uncached,
-                   dn_rep **out) {
+static int compose(getctx *c, const frame *me, const dn__shell *sh, uint64_t g0,
+                   const dn_rep *old, int uncached, dn_rep **out) {
   dn_engine *e = c->e;
   dn_rep **holes = dn__calloc(sh->nholes ? sh->nholes : 1, sizeof *holes);
   if (!holes)
@@ -1013,9 +1011,8 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
   v->expires_ms = sh->expires_ms;
   v->created_ms = dn__engine_now(e);
   v->valid_seq = g0;
-  v->flags = uncached || (sh->flags & DN__REC_UNCACHEABLE)
-                 ? 0
-                 : DN__REC_CACHEABLE;
+  v->flags =
+      uncached || (sh->flags & DN__REC_UNCACHEABLE) ? 0 : DN__REC_CACHEABLE;
   cp.nostore = !g0;
   for (size_t t = 0; rc == 0 && t < sh->ntags; t++)
     rc = tagset_add(&cp.tags, &sh->tags[t]);
@@ -1034,10 +1031,10 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh,
   if (v->flags & DN__REC_CACHEABLE) {
     make_etag(v, etag);
     v->etag = (dn_slice){etag, 34};
-    v->last_modified_ms = old && old->etag.len == 34 &&
-                                  memcmp(old->etag.ptr, etag, 34) == 0
-                              ? old->last_modified_ms
-                              : v->created_ms;
+    v->last_modified_ms =
+        old && old->etag.len == 34 && memcmp(old->etag.ptr, etag, 34) == 0
+            ? old->last_modified_ms
+            : v->created_ms;
   }
   if (cp.tags.conflict || !(v->flags & DN__REC_CACHEABLE))
     cp.nostore = 1;
@@ -1085,8 +1082,8 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
     dn_blob_unref(b);
     return 0;
   }
-  uint64_t checked = atomic_load_explicit(&v->checked_seq,
-                                          memory_order_acquire);
+  uint64_t checked =
+      atomic_load_explicit(&v->checked_seq, memory_order_acquire);
   int state = expired(e, v->expires_ms) ? TAGS_STALE
               : v->valid_seq == *seq || checked == *seq
                   ? TAGS_CURRENT
@@ -1134,8 +1131,8 @@ static int check_chain(getctx *c, const frame *parent, const char *uri,
   for (const frame *f = parent; f; f = f->parent)
     if (f->len == len && memcmp(f->uri, uri, len) == 0)
       return dn__error_set(c->err, DN_ECYCLE, 0,
-                           "'%.*s' embeds itself through '%.*s'", (int)len,
-                           uri, (int)parent->len, parent->uri);
+                           "'%.*s' embeds itself through '%.*s'", (int)len, uri,
+                           (int)parent->len, parent->uri);
   return 0;
 }
 
@@ -1148,8 +1145,8 @@ static void drop_shell(getctx *c, const char *uri, size_t len) {
   dn__buf_free(&k.b);
 }
 
-static int get_view(getctx *c, const frame *parent, const char *uri,
-                    size_t len, int uncached, dn_rep **out, dn_source *src) {
+static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
+                    int uncached, dn_rep **out, dn_source *src) {
   dn_engine *e = c->e;
   int rc = check_chain(c, parent, uri, len);
   if (rc)
@@ -1280,8 +1277,9 @@ int dn_engine_put_commit(dn_render *r, dn_error *err) {
   dn_engine *e = r->e;
   int rc = 0;
   if (r->failed) {
-    rc = dn__error_set(err, DN_ESTATE, 0, "the write failed earlier: %s",
-                       r->fail_msg[0] ? r->fail_msg : dn_strerror(r->fail_code));
+    rc =
+        dn__error_set(err, DN_ESTATE, 0, "the write failed earlier: %s",
+                      r->fail_msg[0] ? r->fail_msg : dn_strerror(r->fail_code));
     goto out;
   }
   /* Make every page that embeds the URI stale first, then snapshot the

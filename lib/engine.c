@@ -154,8 +154,8 @@ static int parse_pattern(const char *pattern, char **norm, size_t *len,
   *prefix = 0;
   const char *brace = strchr(pattern, '{');
   if (brace) {
-    if (brace[1] != '?' || pattern[n - 1] != '}' ||
-        strchr(brace + 1, '{') || memchr(brace, '}', n - 1 - (size_t)(brace - pattern)))
+    if (brace[1] != '?' || pattern[n - 1] != '}' || strchr(brace + 1, '{') ||
+        memchr(brace, '}', n - 1 - (size_t)(brace - pattern)))
       return DN_EURI;
     n = (size_t)(brace - pattern);
   } else if (n && pattern[n - 1] == '*') {
@@ -283,9 +283,8 @@ static int invalidate(dn_engine *e, const dn_slice *tags, size_t n,
                       unsigned flags, dn_error *err) {
   if (n == 0)
     return 0;
-  uint64_t soft_until = flags & DN_INVALIDATE_SOFT
-                            ? dn__engine_now(e) + e->soft_grace_ms
-                            : 0;
+  uint64_t soft_until =
+      flags & DN_INVALIDATE_SOFT ? dn__engine_now(e) + e->soft_grace_ms : 0;
   int rc = bump_tags(e, tags, n, soft_until, err);
   if (rc)
     return rc;
@@ -302,8 +301,8 @@ int dn_engine_invalidate_tags(dn_engine *e, const dn_slice *tags, size_t n,
   return dn_engine_invalidate_tags_ex(e, tags, n, 0, err);
 }
 
-int dn_engine_invalidate_tags_ex(dn_engine *e, const dn_slice *tags,
-                                 size_t n, unsigned flags, dn_error *err) {
+int dn_engine_invalidate_tags_ex(dn_engine *e, const dn_slice *tags, size_t n,
+                                 unsigned flags, dn_error *err) {
   if (!e || (!tags && n))
     return dn__error_set(err, DN_EINVAL, 0, "engine and tags are required");
   if (dn__in_render)
@@ -332,8 +331,7 @@ static int uri_and_tag(const char *uri, size_t len, dn__buf *b,
   return 0;
 }
 
-int dn_engine_purge(dn_engine *e, const char *uri, size_t len,
-                    dn_error *err) {
+int dn_engine_purge(dn_engine *e, const char *uri, size_t len, dn_error *err) {
   return dn_engine_purge_ex(e, uri, len, 0, err);
 }
 
@@ -358,8 +356,7 @@ int dn_engine_purge_ex(dn_engine *e, const char *uri, size_t len,
   return rc;
 }
 
-int dn_engine_delete(dn_engine *e, const char *uri, size_t len,
-                     dn_error *err) {
+int dn_engine_delete(dn_engine *e, const char *uri, size_t len, dn_error *err) {
   int rc = dn_engine_purge(e, uri, len, err);
   if (rc)
     return rc;
@@ -431,9 +428,7 @@ int dn_rep_cacheable(const dn_rep *rep) {
   return (rep->flags & DN__REC_CACHEABLE) != 0;
 }
 size_t dn_rep_header_count(const dn_rep *rep) { return rep->nheaders; }
-dn_header dn_rep_header(const dn_rep *rep, size_t i) {
-  return rep->headers[i];
-}
+dn_header dn_rep_header(const dn_rep *rep, size_t i) { return rep->headers[i]; }
 size_t dn_rep_tag_count(const dn_rep *rep) { return rep->ntags; }
 dn_slice dn_rep_tag(const dn_rep *rep, size_t i) { return rep->tags[i].tag; }
 size_t dn_rep_vary_count(const dn_rep *rep) { return rep->nvary; }

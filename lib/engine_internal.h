@@ -46,10 +46,10 @@ typedef struct dn__flight {
 
 struct dn_engine {
   dn_store *store;
-  uint64_t id;  /* identity in per-thread caches (hot.c) */
-  int local;    /* the store lives in this process (DN_STORE_F_LOCAL) */
-  int hot;      /* use the per-thread view cache (hot.c) */
-  struct dn__hints *hints; /* tags of records seen (shared stores only) */
+  uint64_t id; /* identity in per-thread caches (hot.c) */
+  int local;   /* the store lives in this process (DN_STORE_F_LOCAL) */
+  int hot;     /* use the per-thread view cache (hot.c) */
+  struct dn__hints *hints;       /* tags of records seen (shared stores only) */
   atomic_uint_fast64_t last_seq; /* invalidation sequence last read */
   int owns_store;
   char *prefix;

@@ -49,8 +49,7 @@ void dn__hints_free(dn__hints *h) {
   dn__free(h);
 }
 
-size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags,
-                     uint64_t *seq) {
+size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags, uint64_t *seq) {
   uint64_t hash = XXH3_64bits(key.ptr, key.len);
   size_t slot = hash % DN__HINT_SLOTS, n = 0;
   pthread_mutex_t *mu = &h->locks[slot % DN__HINT_LOCKS];
@@ -67,8 +66,8 @@ size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags,
   return n;
 }
 
-void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags,
-                   size_t n, uint64_t seq) {
+void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags, size_t n,
+                   uint64_t seq) {
   if (n > DN__HINT_MAX_TAGS)
     return;
   size_t tags_len = 0;

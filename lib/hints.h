@@ -25,12 +25,11 @@ void dn__hints_free(dn__hints *h);
  * list and returns how many there are (0 when none is remembered). When
  * seq is not NULL it receives the invalidation sequence the record was
  * composed at (0 when unknown). */
-size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags,
-                     uint64_t *seq);
+size_t dn__hints_get(dn__hints *h, dn_slice key, dn__buf *tags, uint64_t *seq);
 
 /* Remembers the tags of `key` and the sequence it was composed at (0 when
  * unknown); failures are ignored (hints are optional). */
-void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags,
-                   size_t n, uint64_t seq);
+void dn__hints_put(dn__hints *h, dn_slice key, const dn__tagver *tags, size_t n,
+                   uint64_t seq);
 
 #endif

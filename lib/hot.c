@@ -80,14 +80,13 @@ dn_rep *dn__hot_get(uint64_t engine_id, const char *uri, size_t len,
     return NULL;
   uint64_t h = XXH3_64bits(uri, len) ^ engine_id;
   hot_slot *s = find(t, engine_id, h, uri, len);
-  if (!s || atomic_load_explicit(&s->rep->checked_seq, memory_order_acquire) !=
-                seq)
+  if (!s ||
+      atomic_load_explicit(&s->rep->checked_seq, memory_order_acquire) != seq)
     return NULL;
   return dn_rep_ref(s->rep);
 }
 
-void dn__hot_put(uint64_t engine_id, const char *uri, size_t len,
-                 dn_rep *rep) {
+void dn__hot_put(uint64_t engine_id, const char *uri, size_t len, dn_rep *rep) {
   if (rep->nvary || !(rep->flags & DN__REC_CACHEABLE) || rep->uri.len != len ||
       memcmp(rep->uri.ptr, uri, len) != 0)
     return;

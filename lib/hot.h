@@ -28,9 +28,9 @@ dn_rep *dn__hot_get(uint64_t engine_id, const char *uri, size_t len,
 
 /* Remembers rep (takes its own reference) as the view of uri when uri is
  * already normal (equal to the view's own URI). Views that vary on request
- * headers and views that cannot be cached are not kept. Allocation failures are ignored: the cache is optional. */
-void dn__hot_put(uint64_t engine_id, const char *uri, size_t len,
-                 dn_rep *rep);
+ * headers and views that cannot be cached are not kept. Allocation failures are
+ * ignored: the cache is optional. */
+void dn__hot_put(uint64_t engine_id, const char *uri, size_t len, dn_rep *rep);
 
 /* Drops this thread's entries of an engine (called when it is freed). */
 void dn__hot_forget(uint64_t engine_id);

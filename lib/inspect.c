@@ -17,8 +17,7 @@ static int normalize(const char *uri, size_t len, dn__buf *b, dn_error *err) {
   return dn__uri_normalize_buf(b, uri, len, err);
 }
 
-static int strings_push(dn_strings *s, size_t *cap, const char *p,
-                        size_t len) {
+static int strings_push(dn_strings *s, size_t *cap, const char *p, size_t len) {
   if (s->count == *cap) {
     size_t nc = *cap ? *cap * 2 : 4;
     char **items = dn__realloc(s->items, nc * sizeof *items);
@@ -54,8 +53,8 @@ static int shell_holes(const dn__shell *sh, dn_strings *out) {
   return 0;
 }
 
-int dn_engine_holes(dn_engine *e, const char *uri, size_t len,
-                    dn_strings *out, dn_error *err) {
+int dn_engine_holes(dn_engine *e, const char *uri, size_t len, dn_strings *out,
+                    dn_error *err) {
   dn__buf b;
   int rc = normalize(uri, len, &b, err);
   dn_blob *blob = NULL;
@@ -134,28 +133,30 @@ static void describe_view(dn_engine *e, json_t *o, dn_blob *blob, int valid) {
   uint64_t now = dn__engine_now(e);
   json_object_set_new(o, "cached", json_boolean(valid));
   json_object_set_new(o, "etag", json_stringn(v->etag.ptr, v->etag.len));
-  json_object_set_new(o, "tags", slices_json(&v->tags[0].tag, v->ntags,
-                                             sizeof(dn__tagver)));
-  json_object_set_new(o, "vary", slices_json(v->vary, v->nvary,
-                                             sizeof(dn_slice)));
-  json_object_set_new(o, "ttl", v->ttl_s < 0 ? json_null()
-                                             : json_integer(v->ttl_s));
-  json_object_set_new(o, "s_maxage", v->smaxage_s < 0
-                                         ? json_null()
-                                         : json_integer(v->smaxage_s));
-  json_object_set_new(o, "age", json_integer(now > v->created_ms
-                                                 ? (json_int_t)((now - v->created_ms) / 1000)
-                                                 : 0));
+  json_object_set_new(
+      o, "tags", slices_json(&v->tags[0].tag, v->ntags, sizeof(dn__tagver)));
+  json_object_set_new(o, "vary",
+                      slices_json(v->vary, v->nvary, sizeof(dn_slice)));
+  json_object_set_new(o, "ttl",
+                      v->ttl_s < 0 ? json_null() : json_integer(v->ttl_s));
+  json_object_set_new(o, "s_maxage",
+                      v->smaxage_s < 0 ? json_null()
+                                       : json_integer(v->smaxage_s));
+  json_object_set_new(
+      o, "age",
+      json_integer(now > v->created_ms
+                       ? (json_int_t)((now - v->created_ms) / 1000)
+                       : 0));
   json_object_set_new(o, "bytes", json_integer((json_int_t)v->body.len));
 }
 
 static json_t *describe_holes(const dn__shell *sh) {
   json_t *a = json_array();
   for (size_t i = 0; a && i < sh->nholes; i++)
-    json_array_append_new(
-        a, json_pack("{s:s%,s:b}", "uri", sh->holes[i].uri.ptr,
-                     sh->holes[i].uri.len, "cacheable",
-                     sh->holes[i].flags == DN_EMBED_CACHEABLE));
+    json_array_append_new(a,
+                          json_pack("{s:s%,s:b}", "uri", sh->holes[i].uri.ptr,
+                                    sh->holes[i].uri.len, "cacheable",
+                                    sh->holes[i].flags == DN_EMBED_CACHEABLE));
   return a;
 }
 

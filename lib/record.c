@@ -197,8 +197,8 @@ static void free_attached(dn__attached *a) { dn__free(a); }
 static void free_view(dn__attached *a) {
   dn_rep *v = (dn_rep *)a;
   for (int i = 0; i < DN__CDN_PROFILES; i++)
-    dn_http_headers_free(atomic_load_explicit(&v->cdn_fields[i],
-                                              memory_order_acquire));
+    dn_http_headers_free(
+        atomic_load_explicit(&v->cdn_fields[i], memory_order_acquire));
   dn__free(v);
 }
 

@@ -34,9 +34,9 @@ typedef struct dn__tagver {
 } dn__tagver;
 
 typedef struct dn__hole {
-  dn_slice uri;      /* normalised */
-  uint64_t offset;   /* position in the shell's body */
-  int flags;         /* DN_EMBED_* */
+  dn_slice uri;    /* normalised */
+  uint64_t offset; /* position in the shell's body */
+  int flags;       /* DN_EMBED_* */
 } dn__hole;
 
 /* A resource's own output with holes, its own tags and lifetimes. */
@@ -66,7 +66,7 @@ struct dn_rep {
   dn_blob *blob;
   unsigned flags;
   int status;
-  uint64_t valid_seq;          /* invalidation sequence when composing began */
+  uint64_t valid_seq;           /* invalidation sequence when composing began */
   _Atomic uint64_t checked_seq; /* last sequence at which tags were verified */
   uint64_t created_ms;
   uint64_t last_modified_ms;

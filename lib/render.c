@@ -407,8 +407,7 @@ int dn_render_add_tags_from_rows(dn_render *r, const char *tpl,
   if (!tpl || !rows)
     return DN_EINVAL;
   dn_strings tags = {0};
-  int rc = dn_uri_tags_from_rows(tpl, strlen(tpl), rows, rows_len, &tags,
-                                 NULL);
+  int rc = dn_uri_tags_from_rows(tpl, strlen(tpl), rows, rows_len, &tags, NULL);
   if (rc)
     return sticky(r, rc);
   /* All or nothing: remember where the list was, undo on failure. */

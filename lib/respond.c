@@ -28,8 +28,8 @@ static const dn_http_headers *tag_fields(dn_rep *rep, dn_cdn_profile p,
                                          const dn_slice *tags, size_t n) {
   if ((int)p <= DN_CDN_NONE || (int)p >= DN__CDN_PROFILES)
     return NULL;
-  dn_http_headers *h = atomic_load_explicit(&rep->cdn_fields[p],
-                                            memory_order_acquire);
+  dn_http_headers *h =
+      atomic_load_explicit(&rep->cdn_fields[p], memory_order_acquire);
   if (h)
     return h;
   h = dn_http_headers_new();
@@ -67,8 +67,8 @@ int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
   r.s_maxage = rep->smaxage_s >= 0 ? rep->smaxage_s : DN_HTTP_UNSET;
   r.stale_while_revalidate = opts->stale_while_revalidate;
   r.stale_if_error = opts->stale_if_error;
-  r.expires_at = rep->expires_ms ? (int64_t)(rep->expires_ms / 1000)
-                                  : DN_HTTP_UNSET;
+  r.expires_at =
+      rep->expires_ms ? (int64_t)(rep->expires_ms / 1000) : DN_HTTP_UNSET;
   r.flags = opts->flags;
   if (!(rep->flags & DN__REC_CACHEABLE))
     r.flags |= DN_HTTP_PRIVATE;
@@ -91,8 +91,7 @@ int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
    * only cost. Views are never handed out before they are complete, so the
    * cache is the only thing written after decoding (atomically). */
   if (rep->flags & DN__REC_CACHEABLE)
-    r.cdn_tag_fields = tag_fields((dn_rep *)rep, opts->cdn, tags,
-                                  rep->ntags);
+    r.cdn_tag_fields = tag_fields((dn_rep *)rep, opts->cdn, tags, rep->ntags);
   int rc = dn_http_respond(&r, req, opts->cdn, out, err);
   if (tags != small)
     dn__free(tags);

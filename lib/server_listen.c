@@ -162,7 +162,8 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
     srv->o.f = d.f;
   DEF(max_header_bytes)
   DEF(max_body_bytes)
-  DEF(max_connections) DEF(request_timeout_ms) DEF(idle_timeout_ms)
+  DEF(max_connections)
+  DEF(request_timeout_ms) DEF(idle_timeout_ms)
 #undef DEF
       return 0;
 }

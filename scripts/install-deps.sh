@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates
   libmemcached-dev libhiredis-dev libzstd-dev libssl-dev libhttp-parser-dev)
 # The tests start real servers (memcached, redis, varnish with the xkey
 # vmod) and a real browser (chromium, headless); clang builds the fuzzers.
-test_pkgs=(clang libclang-rt-14-dev memcached redis-server varnish
+test_pkgs=(clang libclang-rt-14-dev clang-format memcached redis-server varnish
   varnish-modules chromium curl python3 procps)
 # Only the benchmarks need these (scripts/install-deps.sh --bench).
 bench_pkgs=(wrk nginx)

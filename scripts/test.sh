@@ -21,6 +21,9 @@ run_suite() { # build-dir cmake-args...
   (cd "$dir" && ctest --output-on-failure -j "$jobs")
 }
 
+echo "== formatting (.clang-format)"
+scripts/check-format.sh
+
 echo "== build and test (RelWithDebInfo)"
 run_suite build
 

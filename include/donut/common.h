@@ -30,36 +30,36 @@ extern "C" {
 
 /* Error codes. Values are stable and never renumbered; new codes are
  * appended. XX(name, value, message). */
-#define DN_ERRNO_MAP(XX)                                                      \
-  XX(ENOMEM, -1, "out of memory")                                             \
-  XX(EINVAL, -2, "invalid argument")                                          \
-  XX(EURI, -3, "invalid URI")                                                 \
-  XX(ETEMPLATE, -4, "invalid URI template")                                   \
-  XX(EJSON, -5, "invalid JSON")                                               \
-  XX(ENOTFOUND, -6, "not found")                                              \
-  XX(ERANGE, -7, "value out of range")                                        \
-  XX(ECYCLE, -8, "resource embeds itself")                                    \
-  XX(EDEPTH, -9, "resources embedded too deeply")                             \
-  XX(ERENDER, -10, "renderer failed")                                         \
-  XX(ENOTSUP, -11, "operation not supported")                                 \
-  XX(ESTORE, -12, "store failure")                                            \
-  XX(EHEADER, -13, "invalid header")                                          \
-  XX(ETAG, -14, "invalid tag")                                                \
-  XX(ESTATE, -15, "call not allowed in this state")                           \
-  XX(EEXIST, -16, "already exists")                                           \
-  XX(ETOOBIG, -17, "value too large")                                         \
-  XX(ECORRUPT, -18, "corrupt or foreign value")                               \
-  XX(ETIMEDOUT, -19, "timed out")                                             \
-  XX(EBUSY, -20, "resource busy")                                             \
-  XX(ENORENDERER, -21, "no renderer registered for URI")                      \
-  XX(EIO, -22, "input/output error")                                          \
+#define DN_ERRNO_MAP(XX)                                                       \
+  XX(ENOMEM, -1, "out of memory")                                              \
+  XX(EINVAL, -2, "invalid argument")                                           \
+  XX(EURI, -3, "invalid URI")                                                  \
+  XX(ETEMPLATE, -4, "invalid URI template")                                    \
+  XX(EJSON, -5, "invalid JSON")                                                \
+  XX(ENOTFOUND, -6, "not found")                                               \
+  XX(ERANGE, -7, "value out of range")                                         \
+  XX(ECYCLE, -8, "resource embeds itself")                                     \
+  XX(EDEPTH, -9, "resources embedded too deeply")                              \
+  XX(ERENDER, -10, "renderer failed")                                          \
+  XX(ENOTSUP, -11, "operation not supported")                                  \
+  XX(ESTORE, -12, "store failure")                                             \
+  XX(EHEADER, -13, "invalid header")                                           \
+  XX(ETAG, -14, "invalid tag")                                                 \
+  XX(ESTATE, -15, "call not allowed in this state")                            \
+  XX(EEXIST, -16, "already exists")                                            \
+  XX(ETOOBIG, -17, "value too large")                                          \
+  XX(ECORRUPT, -18, "corrupt or foreign value")                                \
+  XX(ETIMEDOUT, -19, "timed out")                                              \
+  XX(EBUSY, -20, "resource busy")                                              \
+  XX(ENORENDERER, -21, "no renderer registered for URI")                       \
+  XX(EIO, -22, "input/output error")                                           \
   XX(ECONFIG, -23, "invalid configuration")
 
 typedef enum dn_errno {
 #define DN__ERR_ENUM(name, value, msg) DN_##name = value,
   DN_ERRNO_MAP(DN__ERR_ENUM)
 #undef DN__ERR_ENUM
-  DN__ERR_LAST = -24
+      DN__ERR_LAST = -24
 } dn_errno;
 
 /* Returns a static, human-readable message for a DN_E* code. Unknown codes

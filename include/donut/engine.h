@@ -208,8 +208,8 @@ typedef struct dn_get_info {
  * renderer), DN_ENOMEM. A store failure is not an error: the engine
  * renders through. Thread-safe. */
 DN_EXTERN int dn_engine_get(dn_engine *engine, const char *uri, size_t len,
-                            const dn_request *req, unsigned flags,
-                            dn_rep **out, dn_get_info *info, dn_error *err);
+                            const dn_request *req, unsigned flags, dn_rep **out,
+                            dn_get_info *info, dn_error *err);
 
 /* ---- representations -------------------------------------------------------
  * Immutable and reference-counted; every accessor returns borrowed data
@@ -258,8 +258,8 @@ DN_EXTERN void dn_engine_put_abort(dn_render *r);
 
 /* Removes the cached shell and views of `uri` and invalidates its URI tag,
  * so pages that embed it are rebuilt. */
-DN_EXTERN int dn_engine_delete(dn_engine *engine, const char *uri,
-                               size_t len, dn_error *err);
+DN_EXTERN int dn_engine_delete(dn_engine *engine, const char *uri, size_t len,
+                               dn_error *err);
 
 /* ---- invalidation ---------------------------------------------------------
  */
@@ -272,9 +272,8 @@ DN_EXTERN int dn_engine_purge(dn_engine *engine, const char *uri, size_t len,
 
 /* Invalidates tags; same guarantees as dn_engine_purge. Tags are checked
  * first: an invalid tag returns DN_ETAG and invalidates nothing. */
-DN_EXTERN int dn_engine_invalidate_tags(dn_engine *engine,
-                                        const dn_slice *tags, size_t n,
-                                        dn_error *err);
+DN_EXTERN int dn_engine_invalidate_tags(dn_engine *engine, const dn_slice *tags,
+                                        size_t n, dn_error *err);
 
 /* Flags of the _ex invalidation calls. */
 #define DN_INVALIDATE_SOFT 1u
@@ -290,8 +289,8 @@ DN_EXTERN int dn_engine_invalidate_tags(dn_engine *engine,
 DN_EXTERN int dn_engine_invalidate_tags_ex(dn_engine *engine,
                                            const dn_slice *tags, size_t n,
                                            unsigned flags, dn_error *err);
-DN_EXTERN int dn_engine_purge_ex(dn_engine *engine, const char *uri,
-                                 size_t len, unsigned flags, dn_error *err);
+DN_EXTERN int dn_engine_purge_ex(dn_engine *engine, const char *uri, size_t len,
+                                 unsigned flags, dn_error *err);
 
 /* Called after every invalidation with the tags invalidated (URI purges
  * pass the URI tag). Runs on the invalidating thread; it must not block
@@ -323,8 +322,7 @@ DN_EXTERN int dn_engine_holes(dn_engine *engine, const char *uri, size_t len,
 /* The URIs whose cached shells embed `uri` (the reverse graph). A store
  * without an index returns DN_ENOTSUP. */
 DN_EXTERN int dn_engine_dependents(dn_engine *engine, const char *uri,
-                                   size_t len, dn_strings *out,
-                                   dn_error *err);
+                                   size_t len, dn_strings *out, dn_error *err);
 
 /* Counters since the engine was created. */
 typedef struct dn_engine_stats {

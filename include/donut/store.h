@@ -45,15 +45,15 @@ DN_EXTERN size_t dn_blob_len(const dn_blob *b);
 #define DN_STORE_ADD 1 /* store only if absent, else DN_EEXIST */
 
 typedef struct dn_store_stats {
-  uint64_t items;        /* values held (0 when unknown) */
-  uint64_t bytes;        /* bytes accounted, keys and overhead included */
-  uint64_t limit_bytes;  /* the budget (0 when none or unknown) */
-  uint64_t hits;         /* keys found by get_multi */
-  uint64_t misses;       /* keys not found */
-  uint64_t evictions;    /* values dropped to stay within the budget */
-  uint64_t errors;       /* failed operations (unreachable, timeouts) */
-  uint64_t corrupt;      /* values rejected as corrupt or foreign */
-  uint64_t round_trips;  /* network round trips (0 for in-process stores) */
+  uint64_t items;       /* values held (0 when unknown) */
+  uint64_t bytes;       /* bytes accounted, keys and overhead included */
+  uint64_t limit_bytes; /* the budget (0 when none or unknown) */
+  uint64_t hits;        /* keys found by get_multi */
+  uint64_t misses;      /* keys not found */
+  uint64_t evictions;   /* values dropped to stay within the budget */
+  uint64_t errors;      /* failed operations (unreachable, timeouts) */
+  uint64_t corrupt;     /* values rejected as corrupt or foreign */
+  uint64_t round_trips; /* network round trips (0 for in-process stores) */
 } dn_store_stats;
 
 typedef struct dn_store_ops {
@@ -119,8 +119,7 @@ typedef struct dn_store dn_store;
  * passed to every method and given to ops->destroy by dn_store_free.
  * Returns 0, DN_EINVAL (missing required methods or version < 1) or
  * DN_ENOMEM; on failure `self` is not destroyed. */
-DN_EXTERN int dn_store_new(const dn_store_ops *ops, void *self,
-                           dn_store **out);
+DN_EXTERN int dn_store_new(const dn_store_ops *ops, void *self, dn_store **out);
 /* Destroys a store and its state; NULL is a no-op. */
 DN_EXTERN void dn_store_free(dn_store *store);
 /* The store's name ("memory", ...). */

@@ -20,15 +20,38 @@
 #include "test_support.h"
 
 enum {
-  R_A, R_B, R_C, R_DIAMOND, R_E, R_F, R_G, R_TWICE, R_PARENT, R_HOME,
-  R_NEWS, R_GREETING, R_SLOW, R_FLIGHT, R_CYCLE, R_DEEP, R_EXPIRING, R_BAD,
-  R_FAILS, R_INTL, R_HELLO, R_WRAPPER, R_STORED, R_WIDE, R_ITEM, R_COUNT
+  R_A,
+  R_B,
+  R_C,
+  R_DIAMOND,
+  R_E,
+  R_F,
+  R_G,
+  R_TWICE,
+  R_PARENT,
+  R_HOME,
+  R_NEWS,
+  R_GREETING,
+  R_SLOW,
+  R_FLIGHT,
+  R_CYCLE,
+  R_DEEP,
+  R_EXPIRING,
+  R_BAD,
+  R_FAILS,
+  R_INTL,
+  R_HELLO,
+  R_WRAPPER,
+  R_STORED,
+  R_WIDE,
+  R_ITEM,
+  R_COUNT
 };
 
 typedef struct site {
   dn_engine *e;
-  dn_store *inner;  /* the real store */
-  dn_store *counted; /* the counting wrapper the engine uses */
+  dn_store *inner;          /* the real store */
+  dn_store *counted;        /* the counting wrapper the engine uses */
   dn_store_ops counted_ops; /* counting_ops with the inner store's flags */
   int owns_inner;
   uint64_t now;
@@ -54,7 +77,8 @@ typedef struct site {
   const char *during_tag_write;
 } site;
 
-/* ---- the counting store --------------------------------------------------- */
+/* ---- the counting store ---------------------------------------------------
+ */
 static void count_op(site *s) {
   if (s->counting)
     __atomic_add_fetch(&s->store_ops, 1, __ATOMIC_RELAXED);
@@ -79,8 +103,7 @@ static int c_set_multi(void *self, const dn_slice *k, dn_blob *const *v,
   if (racer) {
     s->during_tag_write = NULL;
     dn_rep *r = NULL;
-    if (dn_engine_get(s->e, racer, strlen(racer), NULL, 0, &r, NULL, NULL) ==
-        0)
+    if (dn_engine_get(s->e, racer, strlen(racer), NULL, 0, &r, NULL, NULL) == 0)
       dn_rep_unref(r);
   }
   return dn__store_set_multi(s->inner, k, v, n, ttl);
@@ -110,14 +133,20 @@ static int c_index_members(void *self, dn_slice k, dn_strings *o) {
 }
 static void c_destroy(void *self) { (void)self; }
 
-static const dn_store_ops counting_ops = {
-    .version = DN_STORE_OPS_VERSION, .name = "counting",
-    .get_multi = c_get_multi, .set = c_set, .set_multi = c_set_multi,
-    .del = c_del, .seq_get = c_seq_get, .seq_bump = c_seq_bump,
-    .index_add = c_index_add, .index_members = c_index_members,
-    .destroy = c_destroy};
+static const dn_store_ops counting_ops = {.version = DN_STORE_OPS_VERSION,
+                                          .name = "counting",
+                                          .get_multi = c_get_multi,
+                                          .set = c_set,
+                                          .set_multi = c_set_multi,
+                                          .del = c_del,
+                                          .seq_get = c_seq_get,
+                                          .seq_bump = c_seq_bump,
+                                          .index_add = c_index_add,
+                                          .index_members = c_index_members,
+                                          .destroy = c_destroy};
 
-/* ---- renderers ------------------------------------------------------------ */
+/* ---- renderers ------------------------------------------------------------
+ */
 #define COUNT(r, idx)                                                          \
   site *s = ud;                                                                \
   __atomic_add_fetch(&s->renders[idx], 1, __ATOMIC_RELAXED)
@@ -362,19 +391,31 @@ static const struct {
   const char *pattern;
   dn_render_fn fn;
 } site_routes[] = {
-    {"app://self/a", r_a},           {"app://self/b", r_b},
-    {"app://self/c", r_c},           {"app://self/diamond", r_diamond},
-    {"app://self/e", r_e},           {"app://self/f", r_f},
-    {"app://self/g", r_g},           {"app://self/twice", r_twice},
-    {"app://self/parent{?n}", r_parent}, {"app://self/home", r_home},
-    {"app://self/news", r_news},     {"app://self/greeting", r_greeting},
-    {"app://self/slow", r_slow},     {"app://self/flight", r_flight},
-    {"app://self/cycle-*", r_cycle}, {"app://self/deep{?n}", r_deep},
-    {"app://self/expiring", r_expiring}, {"app://self/bad", r_bad},
-    {"app://self/fails", r_fails},   {"app://self/intl", r_intl},
-    {"app://self/hello", r_hello},   {"app://self/wrapper", r_wrapper},
+    {"app://self/a", r_a},
+    {"app://self/b", r_b},
+    {"app://self/c", r_c},
+    {"app://self/diamond", r_diamond},
+    {"app://self/e", r_e},
+    {"app://self/f", r_f},
+    {"app://self/g", r_g},
+    {"app://self/twice", r_twice},
+    {"app://self/parent{?n}", r_parent},
+    {"app://self/home", r_home},
+    {"app://self/news", r_news},
+    {"app://self/greeting", r_greeting},
+    {"app://self/slow", r_slow},
+    {"app://self/flight", r_flight},
+    {"app://self/cycle-*", r_cycle},
+    {"app://self/deep{?n}", r_deep},
+    {"app://self/expiring", r_expiring},
+    {"app://self/bad", r_bad},
+    {"app://self/fails", r_fails},
+    {"app://self/intl", r_intl},
+    {"app://self/hello", r_hello},
+    {"app://self/wrapper", r_wrapper},
     {"app://self/stored", r_stored},
-    {"app://self/wide{?n}", r_wide},   {"app://self/item{?i}", r_item},
+    {"app://self/wide{?n}", r_wide},
+    {"app://self/item{?i}", r_item},
 };
 
 static void site_free(site *s) {
@@ -444,7 +485,8 @@ static int site_teardown(void **state) {
   return 0;
 }
 
-#define SITE_TEST(fn) cmocka_unit_test_setup_teardown(fn, site_setup, site_teardown)
+#define SITE_TEST(fn)                                                          \
+  cmocka_unit_test_setup_teardown(fn, site_setup, site_teardown)
 
 static void set_data(site *s, const char *d) {
   pthread_mutex_lock(&s->mu);

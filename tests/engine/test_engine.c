@@ -54,7 +54,8 @@ static void test_chain_purge_renders_only_the_leaf(void **state) {
   assert_int_equal(s->renders[R_C], 1);
 }
 
-/* ---- 2. bubbling ----------------------------------------------------------- */
+/* ---- 2. bubbling -----------------------------------------------------------
+ */
 static void test_closure_tags_and_lifetimes_bubble(void **state) {
   site *s = *state;
   dn_rep *a = get_ok(s, "app://self/a");
@@ -141,7 +142,7 @@ static void test_donut_page_renders_hole_every_time(void **state) {
   assert_body(p, "Home:Welcome to alice|news:c1");
   assert_int_equal(dn_rep_etag(p).len, 0);
   assert_false(dn_rep_cacheable(p));
-  assert_false(has_tag(p, "user")); /* the greeting's own tag */
+  assert_false(has_tag(p, "user"));      /* the greeting's own tag */
   assert_int_equal(dn_rep_ttl(p), 3600); /* the greeting's ttl 5 does not */
   dn_rep_unref(p);
 
@@ -318,7 +319,8 @@ static void test_hot_cache_sees_purges_from_other_threads(void **state) {
   sem_destroy(&h.done);
 }
 
-/* ---- soft invalidation ------------------------------------------------------ */
+/* ---- soft invalidation ------------------------------------------------------
+ */
 static void *regenerate_a(void *arg) {
   site *s = arg;
   dn_rep *r = NULL;
@@ -330,8 +332,8 @@ static void *regenerate_a(void *arg) {
   return body;
 }
 
-static void test_soft_invalidation_serves_stale_while_one_regenerates(
-    void **state) {
+static void
+test_soft_invalidation_serves_stale_while_one_regenerates(void **state) {
   site *s = *state;
   dn_rep_unref(get_ok(s, "app://self/a"));
   set_data(s, "c2");
@@ -375,14 +377,14 @@ static void test_soft_invalidation_ends_with_its_grace(void **state) {
   dn_blob *token;
   assert_int_equal(dn_blob_new("x", 1, &token), 0);
   assert_int_equal(dn__store_set(s->inner,
-                                 dn_slice_from_cstr("dn:g:app://self/a"),
-                                 token, 600000, DN_STORE_SET),
+                                 dn_slice_from_cstr("dn:g:app://self/a"), token,
+                                 600000, DN_STORE_SET),
                    0);
   dn_blob_unref(token);
   dn_rep *a = get_ok(s, "app://self/a");
   assert_body(a, "A[B[c1]]"); /* stale, within the grace */
   dn_rep_unref(a);
-  s->now += 30001;              /* past the default grace of 30 s */
+  s->now += 30001; /* past the default grace of 30 s */
   a = get_ok(s, "app://self/a");
   assert_body(a, "A[B[c3]]");
   dn_rep_unref(a);
@@ -395,8 +397,8 @@ static void *flight_get(void *arg) {
   site *s = arg;
   dn_rep *r = NULL;
   dn_error err;
-  int rc = dn_engine_get(s->e, "app://self/flight", 17, NULL, 0, &r, NULL,
-                         &err);
+  int rc =
+      dn_engine_get(s->e, "app://self/flight", 17, NULL, 0, &r, NULL, &err);
   if (rc == 0) {
     pthread_mutex_lock(&s->mu);
     if (!s->flight_body[0])
@@ -448,14 +450,15 @@ static void test_render_error_reaches_every_waiter(void **state) {
   assert_int_equal(s->renders[R_FLIGHT], 2);
 }
 
-/* ---- 8. cycles and depth -------------------------------------------------- */
+/* ---- 8. cycles and depth --------------------------------------------------
+ */
 static void test_cycle_is_an_error_and_caches_nothing(void **state) {
   site *s = *state;
   dn_rep *r = NULL;
   dn_error err;
-  assert_int_equal(dn_engine_get(s->e, "app://self/cycle-a", 18, NULL, 0, &r,
-                                 NULL, &err),
-                   DN_ECYCLE);
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/cycle-a", 18, NULL, 0, &r, NULL, &err),
+      DN_ECYCLE);
   assert_null(r);
   assert_non_null(strstr(err.text, "embeds itself"));
   assert_int_equal(dn_engine_get(s->e, "app://self/cycle-a", 18, NULL,
@@ -470,9 +473,9 @@ static void test_too_deep_is_an_error(void **state) {
   site *s = *state;
   dn_rep *r = NULL;
   dn_error err;
-  assert_int_equal(dn_engine_get(s->e, "app://self/deep?n=40", 20, NULL, 0,
-                                 &r, NULL, &err),
-                   DN_EDEPTH);
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/deep?n=40", 20, NULL, 0, &r, NULL, &err),
+      DN_EDEPTH);
   assert_null(r);
   /* 32 levels below the top are allowed. */
   r = get_ok(s, "app://self/deep?n=32");
@@ -483,7 +486,8 @@ static void test_too_deep_is_an_error(void **state) {
                    DN_ENOTFOUND);
 }
 
-/* ---- 9. expiry ------------------------------------------------------------- */
+/* ---- 9. expiry -------------------------------------------------------------
+ */
 static void test_ttl_follows_the_injected_clock(void **state) {
   site *s = *state;
   dn_rep_unref(get_ok(s, "app://self/a")); /* C has ttl 300 */
@@ -512,7 +516,8 @@ static void test_absolute_expiry(void **state) {
   assert_int_equal(s->renders[R_EXPIRING], 2);
 }
 
-/* ---- 10. safe loss and O(1) invalidation ---------------------------------- */
+/* ---- 10. safe loss and O(1) invalidation ----------------------------------
+ */
 static void test_losing_any_piece_is_a_miss_never_stale(void **state) {
   site *s = *state;
   static const char *kinds[] = {"t", "s", "v"};
@@ -548,7 +553,8 @@ static void test_invalidation_cost_does_not_grow_with_dependents(void **state) {
   assert_int_equal(s->store_ops, 3);
 }
 
-/* ---- round trips (shared stores) ------------------------------------------ */
+/* ---- round trips (shared stores) ------------------------------------------
+ */
 static uint64_t round_trips(site *s) {
   dn_store_stats st;
   dn_store_stats_get(s->inner, &st);
@@ -594,7 +600,8 @@ static void test_round_trips_do_not_grow_with_holes(void **state) {
   assert_int_equal(five, forty);
 }
 
-/* ---- 11. introspection ----------------------------------------------------- */
+/* ---- 11. introspection -----------------------------------------------------
+ */
 static void test_holes_and_dependents(void **state) {
   site *s = *state;
   dn_rep_unref(get_ok(s, "app://self/a"));
@@ -613,9 +620,8 @@ static void test_holes_and_dependents(void **state) {
   }
   dn_strings_free(&h);
   char *json = NULL;
-  assert_int_equal(dn_engine_inspect_json(s->e, "app://self/b", 12, &json,
-                                          NULL),
-                   0);
+  assert_int_equal(
+      dn_engine_inspect_json(s->e, "app://self/b", 12, &json, NULL), 0);
   assert_non_null(strstr(json, "\"cached\":true"));
   assert_non_null(strstr(json, "\"holes\":[{\"uri\":\"app://self/c\""));
   assert_non_null(strstr(json, indexed ? "\"dependents\":[\"app://self/a\"]"
@@ -639,17 +645,17 @@ static void test_store_without_index_says_so(void **state) {
   dn_store_free(null_store);
 }
 
-/* ---- 12. bad input ---------------------------------------------------------- */
+/* ---- 12. bad input ----------------------------------------------------------
+ */
 static void test_bad_input_gets_clear_errors(void **state) {
   site *s = *state;
   dn_rep *r = NULL;
   dn_error err;
-  assert_int_equal(dn_engine_get(s->e, "no scheme", 9, NULL, 0, &r, NULL,
-                                 &err),
+  assert_int_equal(dn_engine_get(s->e, "no scheme", 9, NULL, 0, &r, NULL, &err),
                    DN_EURI);
-  assert_int_equal(dn_engine_get(s->e, "app://self/none", 15, NULL, 0, &r,
-                                 NULL, &err),
-                   DN_ENORENDERER);
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/none", 15, NULL, 0, &r, NULL, &err),
+      DN_ENORENDERER);
   assert_non_null(strstr(err.text, "app://self/none"));
   dn_slice bad[2] = {dn_slice_from_cstr("ok"),
                      dn_slice_from_cstr("evil\r\nX: 1")};
@@ -670,14 +676,15 @@ static void test_renderer_that_fails_then_writes(void **state) {
   site *s = *state;
   dn_rep *r = NULL;
   dn_error err;
-  assert_int_equal(dn_engine_get(s->e, "app://self/fails", 16, NULL, 0, &r,
-                                 NULL, &err),
-                   DN_ERENDER);
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/fails", 16, NULL, 0, &r, NULL, &err),
+      DN_ERENDER);
   assert_non_null(strstr(err.text, "database is down"));
   assert_int_equal(s->write_after_fail_rc, DN_ESTATE);
 }
 
-/* ---- vary -------------------------------------------------------------------- */
+/* ---- vary
+ * -------------------------------------------------------------------- */
 static void test_vary_keys_variants_and_bubbles(void **state) {
   site *s = *state;
   dn_header h = {dn_slice_from_cstr("Accept-Language"),
@@ -701,13 +708,13 @@ static void test_vary_keys_variants_and_bubbles(void **state) {
   assert_int_equal(s->renders[R_HELLO], 2);
 }
 
-/* ---- direct writes -------------------------------------------------------- */
+/* ---- direct writes --------------------------------------------------------
+ */
 static void test_put_get_delete(void **state) {
   site *s = *state;
   dn_rep_unref(get_ok(s, "app://self/wrapper"));
   dn_render *w;
-  assert_int_equal(dn_engine_put_begin(s->e, "app://self/stored", 17, &w,
-                                       NULL),
+  assert_int_equal(dn_engine_put_begin(s->e, "app://self/stored", 17, &w, NULL),
                    0);
   assert_int_equal(dn_render_write_str(w, "written"), 0);
   assert_int_equal(dn_render_add_tag(w, "direct"), 0);
@@ -739,7 +746,8 @@ static void test_put_of_private_content_is_refused(void **state) {
   assert_non_null(strstr(err.text, "not storable"));
 }
 
-/* ---- listeners -------------------------------------------------------------- */
+/* ---- listeners --------------------------------------------------------------
+ */
 static void test_listeners_hear_invalidations(void **state) {
   site *s = *state;
   assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, NULL), 0);
@@ -749,7 +757,8 @@ static void test_listeners_hear_invalidations(void **state) {
   assert_string_equal(s->heard_tag, tag);
 }
 
-/* ---- out of memory ---------------------------------------------------------- */
+/* ---- out of memory ----------------------------------------------------------
+ */
 static int oom_get(void *ud) {
   (void)ud;
   site *s = site_new(NULL);

@@ -119,7 +119,8 @@ static int in_child(fixture *f, int (*fn)(fixture *, int), int arg,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
-/* ---- a purge in one process, the next get in another ---------------------- */
+/* ---- a purge in one process, the next get in another ----------------------
+ */
 static int child_purge(fixture *f, int arg) {
   (void)arg;
   dn_store *st;
@@ -176,7 +177,8 @@ static void test_purge_is_seen_by_another_process(void **state) {
   dn_store_free(st);
 }
 
-/* ---- a stampede from several processes ------------------------------------ */
+/* ---- a stampede from several processes ------------------------------------
+ */
 #define PROCS 4
 
 static void test_processes_missing_at_once_render_once(void **state) {
@@ -193,7 +195,8 @@ static void test_processes_missing_at_once_render_once(void **state) {
   assert_int_equal(counters->renders, 1);
 }
 
-/* ---- a lease holder that dies ---------------------------------------------- */
+/* ---- a lease holder that dies ----------------------------------------------
+ */
 static int child_get_short_lease(fixture *f, int arg) {
   (void)arg;
   dn_store *st;
@@ -221,9 +224,10 @@ static void test_dead_lease_holder_delays_others_briefly(void **state) {
   assert_int_equal(counters->renders, 2);
 }
 
-/* ---- a soft purge across processes ------------------------------------------ */
-static void test_soft_purge_serves_stale_while_another_process_renders(
-    void **state) {
+/* ---- a soft purge across processes ------------------------------------------
+ */
+static void
+test_soft_purge_serves_stale_while_another_process_renders(void **state) {
   fixture *f = *state;
   dn_store *st;
   dn_engine *e = engine_for(f, &st, 10000);
@@ -255,7 +259,8 @@ static void test_soft_purge_serves_stale_while_another_process_renders(
   dn_store_free(st);
 }
 
-/* ---- the server goes away and comes back ------------------------------------ */
+/* ---- the server goes away and comes back ------------------------------------
+ */
 static void test_engine_serves_through_a_dead_store(void **state) {
   fixture *f = *state;
   dn_store *st;
@@ -276,8 +281,7 @@ static void test_engine_serves_through_a_dead_store(void **state) {
   assert_int_equal(counters->renders, renders + 3); /* rendered through */
   /* A purge that cannot reach the store says so. */
   dn_error err;
-  assert_int_equal(dn_engine_purge(e, "app://self/page", 15, &err),
-                   DN_ESTORE);
+  assert_int_equal(dn_engine_purge(e, "app://self/page", 15, &err), DN_ESTORE);
   assert_int_equal(dn_test_server_restart(&f->server), 0);
   /* Back: after the store's retry interval, gets cache again. */
   int cached = 0;

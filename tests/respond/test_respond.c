@@ -24,15 +24,15 @@ static int r_donut(dn_render *r, void *ud) {
 static dn_engine *engine(void) {
   dn_engine *e;
   assert_int_equal(dn_engine_new(NULL, &e), 0);
-  assert_int_equal(dn_engine_register(e, "app://self/page", NULL, r_page,
-                                      NULL), 0);
-  assert_int_equal(dn_engine_register(e, "app://self/donut", NULL, r_donut,
-                                      NULL), 0);
+  assert_int_equal(dn_engine_register(e, "app://self/page", NULL, r_page, NULL),
+                   0);
+  assert_int_equal(
+      dn_engine_register(e, "app://self/donut", NULL, r_donut, NULL), 0);
   return e;
 }
 
-static const char *field(const dn_http_result *res, const char *name,
-                         char *buf, size_t n) {
+static const char *field(const dn_http_result *res, const char *name, char *buf,
+                         size_t n) {
   dn_slice v;
   if (dn_http_headers_get(res->headers, name, &v) != 0)
     return NULL;
@@ -59,21 +59,22 @@ static void test_200_then_304(void **state) {
   (void)state;
   dn_engine *e = engine();
   dn_rep *rep;
-  assert_int_equal(dn_engine_get(e, "app://self/page", 15, NULL, 0, &rep, NULL,
-                                 NULL), 0);
+  assert_int_equal(
+      dn_engine_get(e, "app://self/page", 15, NULL, 0, &rep, NULL, NULL), 0);
   char buf[512];
   dn_http_result res = respond(rep, NULL, 0, DN_CDN_FASTLY);
   assert_int_equal(res.status, 200);
   assert_true(res.send_body);
-  assert_string_equal(field(&res, "ETag", buf, sizeof buf),
-                      (snprintf(buf + 256, 256, "%.*s",
-                                (int)dn_rep_etag(rep).len,
-                                dn_rep_etag(rep).ptr), buf + 256));
+  assert_string_equal(
+      field(&res, "ETag", buf, sizeof buf),
+      (snprintf(buf + 256, 256, "%.*s", (int)dn_rep_etag(rep).len,
+                dn_rep_etag(rep).ptr),
+       buf + 256));
   assert_non_null(field(&res, "Last-Modified", buf, sizeof buf));
   assert_string_equal(field(&res, "Surrogate-Control", buf, sizeof buf),
                       "max-age=600");
-  assert_non_null(strstr(field(&res, "Surrogate-Key", buf, sizeof buf),
-                         "news"));
+  assert_non_null(
+      strstr(field(&res, "Surrogate-Key", buf, sizeof buf), "news"));
   dn_http_result_free(&res);
   dn_header inm = {dn_slice_from_cstr("If-None-Match"), dn_rep_etag(rep)};
   res = respond(rep, &inm, 1, DN_CDN_FASTLY);
@@ -90,8 +91,8 @@ static void test_cached_tag_fields_equal_fresh_ones(void **state) {
   (void)state;
   dn_engine *e = engine();
   dn_rep *rep;
-  assert_int_equal(dn_engine_get(e, "app://self/page", 15, NULL, 0, &rep, NULL,
-                                 NULL), 0);
+  assert_int_equal(
+      dn_engine_get(e, "app://self/page", 15, NULL, 0, &rep, NULL, NULL), 0);
   for (int p = DN_CDN_GENERIC; p <= DN_CDN_RFC9875; p++) {
     dn_http_result first = respond(rep, NULL, 0, (dn_cdn_profile)p);
     dn_http_result again = respond(rep, NULL, 0, (dn_cdn_profile)p);
@@ -101,8 +102,8 @@ static void test_cached_tag_fields_equal_fresh_ones(void **state) {
     size_t n = dn_rep_tag_count(rep);
     for (size_t i = 0; i < n; i++)
       tags[i] = dn_rep_tag(rep, i);
-    assert_int_equal(dn_cdn_tag_fields((dn_cdn_profile)p, tags, n, fresh,
-                                       NULL), 0);
+    assert_int_equal(dn_cdn_tag_fields((dn_cdn_profile)p, tags, n, fresh, NULL),
+                     0);
     for (size_t i = 0; i < dn_http_headers_count(fresh); i++) {
       dn_http_field f = dn_http_headers_at(fresh, i);
       char name[64];
@@ -128,15 +129,15 @@ static void test_donut_page_is_private_without_tags(void **state) {
   (void)state;
   dn_engine *e = engine();
   dn_rep *rep;
-  assert_int_equal(dn_engine_get(e, "app://self/donut", 16, NULL, 0, &rep,
-                                 NULL, NULL), 0);
+  assert_int_equal(
+      dn_engine_get(e, "app://self/donut", 16, NULL, 0, &rep, NULL, NULL), 0);
   char buf[256];
   dn_http_result res = respond(rep, NULL, 0, DN_CDN_FASTLY);
   assert_int_equal(res.status, 200);
   assert_null(field(&res, "ETag", buf, sizeof buf));
   assert_null(field(&res, "Surrogate-Key", buf, sizeof buf));
-  assert_non_null(strstr(field(&res, "Cache-Control", buf, sizeof buf),
-                         "private"));
+  assert_non_null(
+      strstr(field(&res, "Cache-Control", buf, sizeof buf), "private"));
   dn_http_result_free(&res);
   dn_rep_unref(rep);
   dn_engine_free(e);
