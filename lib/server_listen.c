@@ -158,14 +158,17 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
   if (!srv->listen_addr || !srv->base)
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
 #define DEF(f)                                                                 \
-  if (!srv->o.f)                                                               \
-    srv->o.f = d.f;
-  DEF(max_header_bytes)
-  DEF(max_body_bytes)
-  DEF(max_connections)
-  DEF(request_timeout_ms) DEF(idle_timeout_ms)
+  do {                                                                         \
+    if (!srv->o.f)                                                             \
+      srv->o.f = d.f;                                                          \
+  } while (0)
+  DEF(max_header_bytes);
+  DEF(max_body_bytes);
+  DEF(max_connections);
+  DEF(request_timeout_ms);
+  DEF(idle_timeout_ms);
 #undef DEF
-      return 0;
+  return 0;
 }
 
 static int start_listener(dn_server *srv, dn__listener *ls, int fd,
