@@ -53,13 +53,12 @@ typedef struct getctx {
   unsigned flags;
   unsigned renders;
   dn_error *err;
-  dn__vec pre; /* prefetched, taken by the first read of each key */
+  dn__vec pre;           /* prefetched, taken by the first read of each key */
+  unsigned stale_served; /* views served stale during a soft regeneration */
 } getctx;
 
 #define GETCTX(e, req, flags, err)                                             \
-  {                                                                            \
-    (e), (req), (flags), 0, (err), { NULL, 0, 0, sizeof(prefetched) }          \
-  }
+  { (e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}, 0 }
 
 typedef struct key {
   dn__buf b;
@@ -334,13 +333,15 @@ static int tags_current(getctx *c, const dn__tagver *tags, size_t n) {
   current = TAGS_CURRENT;
   uint64_t now = 0;
   for (size_t i = 0; i < n && current != TAGS_STALE; i++) {
-    uint64_t v, sq, soft_until;
-    if (!vals[i] || dn__tagrec_decode(vals[i], &v, &sq, &soft_until))
+    dn__tagrec t;
+    if (!vals[i] || dn__tagrec_decode(vals[i], &t))
       current = TAGS_STALE;
-    else if (v != tags[i].version && soft_until &&
-             soft_until > (now ? now : (now = dn__engine_now(e))))
+    else if (t.version == tags[i].version)
+      continue;
+    else if (t.soft_until && t.prev_version == tags[i].version &&
+             t.soft_until > (now ? now : (now = dn__engine_now(e))))
       current = TAGS_SOFT;
-    else if (v != tags[i].version)
+    else
       current = TAGS_STALE;
   }
 out:
@@ -360,7 +361,8 @@ static int create_tag(dn_engine *e, dn_slice k, uint64_t *version,
                       uint64_t *seq) {
   char rec[DN__TAGREC_LEN];
   uint64_t v = dn__random_u64();
-  dn__tagrec_encode(v, 0, 0, rec);
+  dn__tagrec fresh = {v, 0, 0, 0};
+  dn__tagrec_encode(&fresh, rec);
   dn_blob *b;
   int rc = dn_blob_new(rec, sizeof rec, &b);
   if (rc)
@@ -376,17 +378,22 @@ static int create_tag(dn_engine *e, dn_slice k, uint64_t *version,
     return rc;
   dn_blob *got = NULL;
   rc = dn__store_get_multi(e->store, &k, 1, &got, NULL);
-  if (rc == 0 && (!got || dn__tagrec_decode(got, version, seq, NULL)))
+  dn__tagrec t;
+  if (rc == 0 && (!got || dn__tagrec_decode(got, &t)))
     rc = DN_ESTORE;
+  if (rc == 0) {
+    *version = t.version;
+    *seq = t.seq;
+  }
   dn_blob_unref(got);
   return rc;
 }
 
 /* Fills the versions of tags as they are now, and decides whether the
  * render that started at sequence g0 raced an invalidation of one of them:
- * the sequence moved (g1 != g0) and either went backwards (the store lost
- * it), or a tag was set after g0, or a tag had to be created (its history
- * is unknown). */
+ * a tag was set after g0, or the sequence moved (g1 != g0) and either went
+ * backwards (the store lost it) or a tag had to be created (its history is
+ * unknown). */
 static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n, uint64_t g0,
                          int *raced) {
   dn__buf kb;
@@ -404,14 +411,21 @@ static int snapshot_tags(dn_engine *e, dn__tagver *tags, size_t n, uint64_t g0,
   rc = dn__store_get_multi(e->store, keys, n, vals, &g1);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     uint64_t s = 0;
-    if (!vals[i] || dn__tagrec_decode(vals[i], &tags[i].version, &s, NULL)) {
+    dn__tagrec t;
+    if (vals[i] && dn__tagrec_decode(vals[i], &t) == 0) {
+      tags[i].version = t.version;
+      s = t.seq;
+    } else {
       rc = create_tag(e, keys[i], &tags[i].version, &s);
       created = 1;
     }
     if (s > g0)
       late = 1;
   }
-  *raced = g1 != g0 && (g1 < g0 || created || late);
+  /* A tag set after g0 means an invalidation overlapped the render,
+   * whatever g1 says: g1 may have been read before a tag that create_tag
+   * had to read back, or before the tags on another server. */
+  *raced = late || (g1 != g0 && (g1 < g0 || created));
 out:
   for (size_t i = 0; vals && i < n; i++)
     dn_blob_unref(vals[i]);
@@ -991,6 +1005,7 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh, uint64_t g0,
   if (!holes)
     return DN_ENOMEM;
   int rc = prefetch_holes(c, sh);
+  unsigned stale_before = c->stale_served;
   for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
     dn_source src;
     rc = get_view(c, me, sh->holes[i].uri.ptr, sh->holes[i].uri.len,
@@ -1013,7 +1028,7 @@ static int compose(getctx *c, const frame *me, const dn__shell *sh, uint64_t g0,
   v->valid_seq = g0;
   v->flags =
       uncached || (sh->flags & DN__REC_UNCACHEABLE) ? 0 : DN__REC_CACHEABLE;
-  cp.nostore = !g0;
+  cp.nostore = !g0 || c->stale_served != stale_before;
   for (size_t t = 0; rc == 0 && t < sh->ntags; t++)
     rc = tagset_add(&cp.tags, &sh->tags[t]);
   for (size_t t = 0; rc == 0 && t < sh->nvary; t++)
@@ -1157,8 +1172,10 @@ static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
   int found = uncached ? 0 : lookup_view(c, uri, len, out, &stale, &g0);
   int regenerating = 0;
   if (found == 2 && !(regenerating = begin_regeneration(c, uri, len))) {
-    /* Softly invalidated and someone else is rebuilding it: serve stale. */
+    /* Softly invalidated and someone else is rebuilding it: serve stale.
+     * A page composed around it must not be stored as fresh. */
     atomic_fetch_add_explicit(&e->st.stale_served, 1, memory_order_relaxed);
+    c->stale_served++;
     *out = stale;
     *src = DN_SOURCE_HIT;
     return 0;
@@ -1231,7 +1248,7 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
   rc = get_view(&c, NULL, nb.data, nb.len, 0, out, &src);
   pre_clear(&c);
   dn__buf_free(&nb);
-  if (rc == 0 && e->hot)
+  if (rc == 0 && e->hot && !c.stale_served)
     dn__hot_put(e->id, uri, len, *out);
   if (info) {
     info->source = src;

@@ -227,6 +227,21 @@ int dn_engine_on_invalidate(dn_engine *e, dn_invalidate_fn fn, void *ud) {
   return 0;
 }
 
+/* The current versions of the tags at keys (0 where missing or unreadable):
+ * a soft invalidation only excuses what carries exactly these. */
+static void read_versions(dn_engine *e, const dn_slice *keys, size_t n,
+                          uint64_t *out) {
+  dn_blob **vals = dn__calloc(n, sizeof *vals);
+  if (vals && dn__store_get_multi(e->store, keys, n, vals, NULL) == 0)
+    for (size_t i = 0; i < n; i++) {
+      dn__tagrec t;
+      out[i] = vals[i] && dn__tagrec_decode(vals[i], &t) == 0 ? t.version : 0;
+    }
+  for (size_t i = 0; vals && i < n; i++)
+    dn_blob_unref(vals[i]);
+  dn__free(vals);
+}
+
 /* Gives every tag a new random version stamped with a new sequence:
  * bump the sequence, write the versions, bump it again (see below). */
 static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
@@ -242,19 +257,26 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
   size_t *offs = dn__calloc(n + 1, sizeof *offs);
   dn_slice *keys = dn__calloc(n, sizeof *keys);
   dn_blob **vals = dn__calloc(n, sizeof *vals);
-  rc = offs && keys && vals ? 0 : DN_ENOMEM;
+  uint64_t *prev = dn__calloc(n, sizeof *prev);
+  rc = offs && keys && vals && prev ? 0 : DN_ENOMEM;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     offs[i] = kb.len;
     rc = dn__engine_key(e, &kb, 't', tags[i].ptr, tags[i].len);
-    char rec[DN__TAGREC_LEN];
-    dn__tagrec_encode(dn__random_u64(), seq, soft_until, rec);
-    if (rc == 0)
-      rc = dn_blob_new(rec, sizeof rec, &vals[i]);
   }
   if (rc == 0) {
     offs[n] = kb.len;
     for (size_t i = 0; i < n; i++)
       keys[i] = (dn_slice){kb.data + offs[i], offs[i + 1] - offs[i]};
+    if (soft_until)
+      read_versions(e, keys, n, prev);
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char rec[DN__TAGREC_LEN];
+    dn__tagrec t = {dn__random_u64(), seq, prev[i] ? soft_until : 0, prev[i]};
+    dn__tagrec_encode(&t, rec);
+    rc = dn_blob_new(rec, sizeof rec, &vals[i]);
+  }
+  if (rc == 0) {
     rc = dn__store_set_multi(e->store, keys, vals, n, 0);
     if (rc)
       rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
@@ -263,15 +285,18 @@ static int bump_tags(dn_engine *e, const dn_slice *tags, size_t n,
   /* Advance the sequence once more now that the new versions are in place.
    * A reader that checked the tags between the two steps may have seen the
    * old versions and remembered them as current for sequence `seq`; the
-   * second step makes that memory stale. */
-  if (rc == 0 && (rc = dn__store_seq_bump(e->store, &seq)) != 0)
-    rc = dn__error_set(err, rc == DN_ENOMEM ? rc : DN_ESTORE, 0,
+   * second step makes that memory stale. It is attempted even when the tag
+   * write failed: some versions may have landed all the same. */
+  int rc2 = dn__store_seq_bump(e->store, &seq);
+  if (rc == 0 && rc2)
+    rc = dn__error_set(err, rc2 == DN_ENOMEM ? rc2 : DN_ESTORE, 0,
                        "cannot advance the invalidation sequence: %s",
-                       dn_strerror(rc));
-  if (rc == 0)
+                       dn_strerror(rc2));
+  if (rc2 == 0)
     atomic_store_explicit(&e->last_seq, seq, memory_order_relaxed);
   for (size_t i = 0; vals && i < n; i++)
     dn_blob_unref(vals[i]);
+  dn__free(prev);
   dn__free(vals);
   dn__free(keys);
   dn__free(offs);

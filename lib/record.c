@@ -376,30 +376,32 @@ int dn__view_decode(dn_blob *b, dn_rep **out) {
   return 0;
 }
 
-void dn__tagrec_encode(uint64_t version, uint64_t seq, uint64_t soft_until,
-                       char out[DN__TAGREC_LEN]) {
-  for (int i = 0; i < 8; i++) {
-    out[i] = (char)(version >> (8 * i));
-    out[8 + i] = (char)(seq >> (8 * i));
-    out[16 + i] = (char)(soft_until >> (8 * i));
-  }
+static void put_le64(char *out, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    out[i] = (char)(v >> (8 * i));
 }
 
-int dn__tagrec_decode(const dn_blob *b, uint64_t *version, uint64_t *seq,
-                      uint64_t *soft_until) {
-  if (b->len != DN__TAGREC_LEN && b->len != 16)
+static uint64_t get_le64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+void dn__tagrec_encode(const dn__tagrec *t, char out[DN__TAGREC_LEN]) {
+  put_le64(out, t->version);
+  put_le64(out + 8, t->seq);
+  put_le64(out + 16, t->soft_until);
+  put_le64(out + 24, t->prev_version);
+}
+
+int dn__tagrec_decode(const dn_blob *b, dn__tagrec *out) {
+  if (b->len != DN__TAGREC_LEN)
     return DN_ECORRUPT;
   const unsigned char *p = (const unsigned char *)b->data;
-  uint64_t v = 0, s = 0, u = 0;
-  for (int i = 0; i < 8; i++) {
-    v |= (uint64_t)p[i] << (8 * i);
-    s |= (uint64_t)p[8 + i] << (8 * i);
-    if (b->len == DN__TAGREC_LEN)
-      u |= (uint64_t)p[16 + i] << (8 * i);
-  }
-  *version = v;
-  *seq = s;
-  if (soft_until)
-    *soft_until = u;
+  out->version = get_le64(p);
+  out->seq = get_le64(p + 8);
+  out->soft_until = get_le64(p + 16);
+  out->prev_version = get_le64(p + 24);
   return 0;
 }

@@ -98,15 +98,21 @@ int dn__view_encode(const dn_rep *v, dn_blob **out);
 int dn__shell_decode(dn_blob *b, const dn__shell **out);
 int dn__view_decode(dn_blob *b, dn_rep **out);
 
-/* Tag version records: 24 bytes: the version, the invalidation sequence
- * at which it was set (0 when created by a first render), and for a soft
+/* Tag version records: 32 bytes: the version; the invalidation sequence
+ * at which it was set (0 when created by a first render); and for a soft
  * invalidation the time (ms since the epoch) until which what carried the
- * previous version may still be served while it is regenerated (0 for a
- * hard one). 16-byte records (no deadline) are still read. */
-#define DN__TAGREC_LEN 24
-void dn__tagrec_encode(uint64_t version, uint64_t seq, uint64_t soft_until,
-                       char out[DN__TAGREC_LEN]);
-int dn__tagrec_decode(const dn_blob *b, uint64_t *version, uint64_t *seq,
-                      uint64_t *soft_until);
+ * previous version may still be served while it is regenerated, and that
+ * previous version (both 0 for a hard one). Only what recorded exactly the
+ * version a soft invalidation replaced may be served stale: anything older
+ * predates a hard invalidation. */
+#define DN__TAGREC_LEN 32
+typedef struct dn__tagrec {
+  uint64_t version;
+  uint64_t seq;
+  uint64_t soft_until;
+  uint64_t prev_version;
+} dn__tagrec;
+void dn__tagrec_encode(const dn__tagrec *t, char out[DN__TAGREC_LEN]);
+int dn__tagrec_decode(const dn_blob *b, dn__tagrec *out);
 
 #endif

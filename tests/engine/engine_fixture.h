@@ -45,6 +45,7 @@ enum {
   R_STORED,
   R_WIDE,
   R_ITEM,
+  R_NEWTAG,
   R_COUNT
 };
 
@@ -75,6 +76,13 @@ typedef struct site {
   /* A get made from inside the store's tag write, between the sequence
    * bump and the new versions landing (a reader racing the purge). */
   const char *during_tag_write;
+  /* When the engine first creates this tag's record (DN_STORE_ADD), the
+   * data changes and the tag is invalidated first, as a concurrent purge
+   * would. */
+  const char *purge_at_tag_creation;
+  /* The next tag write is applied, then reported as failed (a timeout
+   * after the server applied it). */
+  int fail_tag_write_after_apply;
 } site;
 
 /* ---- the counting store ---------------------------------------------------
@@ -90,9 +98,20 @@ static int c_get_multi(void *self, const dn_slice *k, size_t n, dn_blob **o,
   count_op(s);
   return s->inner->ops->get_multi(s->inner->self, k, n, o, seq);
 }
+static void set_data(site *s, const char *d);
+
 static int c_set(void *self, dn_slice k, dn_blob *v, uint64_t ttl, int mode) {
   site *s = self;
   count_op(s);
+  const char *tag = s->purge_at_tag_creation;
+  if (tag && mode == DN_STORE_ADD && k.len > 5 &&
+      memcmp(k.ptr, "dn:t:", 5) == 0 && strlen(tag) == k.len - 5 &&
+      memcmp(k.ptr + 5, tag, k.len - 5) == 0) {
+    s->purge_at_tag_creation = NULL;
+    set_data(s, "new");
+    dn_slice t = dn_slice_from_cstr(tag);
+    dn_engine_invalidate_tags(s->e, &t, 1, NULL);
+  }
   return s->inner->ops->set(s->inner->self, k, v, ttl, mode);
 }
 static int c_set_multi(void *self, const dn_slice *k, dn_blob *const *v,
@@ -105,6 +124,11 @@ static int c_set_multi(void *self, const dn_slice *k, dn_blob *const *v,
     dn_rep *r = NULL;
     if (dn_engine_get(s->e, racer, strlen(racer), NULL, 0, &r, NULL, NULL) == 0)
       dn_rep_unref(r);
+  }
+  if (s->fail_tag_write_after_apply) {
+    s->fail_tag_write_after_apply = 0;
+    dn__store_set_multi(s->inner, k, v, n, ttl);
+    return DN_ETIMEDOUT;
   }
   return dn__store_set_multi(s->inner, k, v, n, ttl);
 }
@@ -377,6 +401,14 @@ static int r_item(dn_render *r, void *ud) {
   return dn_render_write_str(r, "i");
 }
 
+static int r_newtag(dn_render *r, void *ud) {
+  COUNT(r, R_NEWTAG);
+  char d[64];
+  data_copy(s, d, sizeof d);
+  dn_render_add_tag(r, "fresh-tag");
+  return dn_render_write_str(r, d);
+}
+
 static uint64_t site_clock(void *ud) { return ((site *)ud)->now; }
 
 static void site_heard(void *ud, const dn_slice *tags, size_t n) {
@@ -416,6 +448,7 @@ static const struct {
     {"app://self/stored", r_stored},
     {"app://self/wide{?n}", r_wide},
     {"app://self/item{?i}", r_item},
+    {"app://self/newtag", r_newtag},
 };
 
 static void site_free(site *s) {

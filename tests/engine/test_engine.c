@@ -319,6 +319,37 @@ static void test_hot_cache_sees_purges_from_other_threads(void **state) {
   sem_destroy(&h.done);
 }
 
+/* A render whose tag has no record yet, racing a purge of that tag: the
+ * engine's first version may lose to the purge's, and the render's output
+ * (older than the purge) must not be stored as fresh. */
+static void test_render_creating_a_tag_that_is_purged_meanwhile(void **state) {
+  site *s = *state;
+  set_data(s, "old");
+  s->purge_at_tag_creation = "fresh-tag";
+  dn_rep_unref(get_ok(s, "app://self/newtag")); /* concurrent: either */
+  assert_null(s->purge_at_tag_creation);
+  dn_rep *r = get_ok(s, "app://self/newtag");
+  assert_body(r, "new");
+  dn_rep_unref(r);
+}
+
+/* A tag write that the store applied but reported as failed: the purge
+ * says it failed, and still no get serves the old content. */
+static void test_failed_tag_write_still_moves_the_sequence(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  set_data(s, "c2");
+  s->during_tag_write = "app://self/a"; /* a reader between the steps */
+  s->fail_tag_write_after_apply = 1;
+  dn_error err;
+  assert_int_equal(dn_engine_purge(s->e, "app://self/c", 12, &err), DN_ESTORE);
+  for (int i = 0; i < 3; i++) {
+    dn_rep *a = get_ok(s, "app://self/a");
+    assert_body(a, "A[B[c2]]");
+    dn_rep_unref(a);
+  }
+}
+
 /* ---- soft invalidation ------------------------------------------------------
  */
 static void *regenerate_a(void *arg) {
@@ -387,6 +418,59 @@ static void test_soft_invalidation_ends_with_its_grace(void **state) {
   s->now += 30001; /* past the default grace of 30 s */
   a = get_ok(s, "app://self/a");
   assert_body(a, "A[B[c3]]");
+  dn_rep_unref(a);
+}
+
+/* Holds (or releases) the regeneration lease of uri, as another process
+ * rebuilding it would. */
+static void hold_regeneration(site *s, const char *uri, int hold) {
+  char key[128];
+  snprintf(key, sizeof key, "dn:g:%s", uri);
+  if (!hold) {
+    dn__store_del(s->inner, dn_slice_from_cstr(key));
+    return;
+  }
+  dn_blob *token;
+  assert_int_equal(dn_blob_new("x", 1, &token), 0);
+  assert_int_equal(dn__store_set(s->inner, dn_slice_from_cstr(key), token,
+                                 600000, DN_STORE_SET),
+                   0);
+  dn_blob_unref(token);
+}
+
+/* A soft invalidation after a hard one excuses nothing the hard one made
+ * stale. */
+static void test_soft_after_hard_serves_nothing_stale(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  set_data(s, "c2");
+  dn_slice tag = dn_slice_from_cstr("tag-c");
+  assert_int_equal(dn_engine_invalidate_tags(s->e, &tag, 1, NULL), 0);
+  assert_int_equal(
+      dn_engine_invalidate_tags_ex(s->e, &tag, 1, DN_INVALIDATE_SOFT, NULL), 0);
+  hold_regeneration(s, "app://self/a", 1);
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c2]]");
+  dn_rep_unref(a);
+}
+
+/* A page composed around a hole served stale is never stored as fresh:
+ * once the grace is over, it shows the new content. */
+static void test_page_around_a_stale_hole_is_not_stored(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/a"));
+  set_data(s, "c2");
+  dn_slice tag = dn_slice_from_cstr("tag-c");
+  assert_int_equal(
+      dn_engine_invalidate_tags_ex(s->e, &tag, 1, DN_INVALIDATE_SOFT, NULL), 0);
+  hold_regeneration(s, "app://self/c", 1); /* C is being rebuilt elsewhere */
+  dn_rep *a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c1]]"); /* stale within the grace, as allowed */
+  dn_rep_unref(a);
+  hold_regeneration(s, "app://self/c", 0);
+  s->now += 30001;
+  a = get_ok(s, "app://self/a");
+  assert_body(a, "A[B[c2]]");
   dn_rep_unref(a);
 }
 
@@ -797,6 +881,10 @@ int main(void) {
       SITE_TEST(test_hot_cache_sees_purges_from_other_threads),
       SITE_TEST(test_soft_invalidation_serves_stale_while_one_regenerates),
       SITE_TEST(test_soft_invalidation_ends_with_its_grace),
+      SITE_TEST(test_soft_after_hard_serves_nothing_stale),
+      SITE_TEST(test_page_around_a_stale_hole_is_not_stored),
+      SITE_TEST(test_render_creating_a_tag_that_is_purged_meanwhile),
+      SITE_TEST(test_failed_tag_write_still_moves_the_sequence),
       SITE_TEST(test_concurrent_misses_render_once),
       SITE_TEST(test_render_error_reaches_every_waiter),
       SITE_TEST(test_cycle_is_an_error_and_caches_nothing),
