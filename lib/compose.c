@@ -55,10 +55,15 @@ typedef struct getctx {
   dn_error *err;
   dn__vec pre;           /* prefetched, taken by the first read of each key */
   unsigned stale_served; /* views served stale during a soft regeneration */
+  /* A sequence read before any other read of this get, in its own round
+   * trip: the only one a shared store's view may be stamped with after its
+   * tags were checked (a multi-get returns the sequence and the tags in no
+   * guaranteed order). 0: none was read. */
+  uint64_t stamp_seq;
 } getctx;
 
 #define GETCTX(e, req, flags, err)                                             \
-  { (e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}, 0 }
+  { (e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}, 0, 0 }
 
 typedef struct key {
   dn__buf b;
@@ -1099,12 +1104,16 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
   }
   uint64_t checked =
       atomic_load_explicit(&v->checked_seq, memory_order_acquire);
+  int shortcut = v->valid_seq == *seq || checked == *seq;
   int state = expired(e, v->expires_ms) ? TAGS_STALE
-              : v->valid_seq == *seq || checked == *seq
-                  ? TAGS_CURRENT
-                  : tags_current(c, v->tags, v->ntags);
+              : shortcut                ? TAGS_CURRENT
+                                        : tags_current(c, v->tags, v->ntags);
   if (state == TAGS_CURRENT) {
-    atomic_store_explicit(&v->checked_seq, *seq, memory_order_release);
+    /* An in-process store read *seq before the tags; a shared store may
+     * have read it after them, in the same round trip. */
+    uint64_t stamp = shortcut || e->local ? *seq : c->stamp_seq;
+    if (stamp)
+      atomic_store_explicit(&v->checked_seq, stamp, memory_order_release);
     *out = v;
     return 1;
   }
@@ -1223,8 +1232,9 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
     return dn__error_set(err, DN_ESTATE, 0,
                          "dn_engine_get called from inside a renderer");
   atomic_fetch_add_explicit(&e->st.gets, 1, memory_order_relaxed);
-  uint64_t seq;
+  uint64_t seq, stamp = 0;
   if (e->hot && dn__store_seq_get(e->store, &seq) == 0) {
+    stamp = seq;
     dn_rep *rep = dn__hot_get(e->id, uri, len, seq);
     if (rep && (!rep->expires_ms || dn__engine_now(e) < rep->expires_ms)) {
       atomic_fetch_add_explicit(&e->st.hits, 1, memory_order_relaxed);
@@ -1244,6 +1254,7 @@ int dn_engine_get(dn_engine *e, const char *uri, size_t len,
     return rc;
   }
   getctx c = GETCTX(e, req, flags, err);
+  c.stamp_seq = stamp;
   dn_source src = DN_SOURCE_HIT;
   rc = get_view(&c, NULL, nb.data, nb.len, 0, out, &src);
   pre_clear(&c);
