@@ -60,10 +60,11 @@ typedef struct getctx {
    * tags were checked (a multi-get returns the sequence and the tags in no
    * guaranteed order). 0: none was read. */
   uint64_t stamp_seq;
+  int store_rc; /* the last failed store write (put reports it) */
 } getctx;
 
 #define GETCTX(e, req, flags, err)                                             \
-  { (e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}, 0, 0 }
+  { (e), (req), (flags), 0, (err), {NULL, 0, 0, sizeof(prefetched)}, 0, 0, 0 }
 
 typedef struct key {
   dn__buf b;
@@ -518,10 +519,10 @@ static int load_shell(getctx *c, const char *uri, size_t len, dn_blob **out) {
 /* Stores a record, or a vary stub at the base key plus the record at the
  * variant key. Failures are counted; a cache that cannot write still
  * serves. */
-static void store_record(getctx *c, char kind, const char *uri, size_t len,
-                         dn_blob *rec, const dn_slice *vary, size_t nvary,
-                         const dn__tagver *tags, size_t ntags,
-                         uint64_t valid_seq, uint64_t ttl_ms) {
+static int store_record(getctx *c, char kind, const char *uri, size_t len,
+                        dn_blob *rec, const dn_slice *vary, size_t nvary,
+                        const dn__tagver *tags, size_t ntags,
+                        uint64_t valid_seq, uint64_t ttl_ms) {
   key k;
   int rc = key_make(c->e, &k, kind, uri, len);
   if (rc == 0 && nvary) {
@@ -549,6 +550,7 @@ static void store_record(getctx *c, char kind, const char *uri, size_t len,
   else if (!nvary)
     remember_tags(c->e, key_slice(&k), tags, ntags, valid_seq);
   dn__buf_free(&k.b);
+  return rc;
 }
 
 static uint64_t store_ttl_ms(dn_engine *e, uint64_t expires_ms) {
@@ -558,21 +560,10 @@ static uint64_t store_ttl_ms(dn_engine *e, uint64_t expires_ms) {
   return expires_ms > now ? expires_ms - now + 1000 : 1000;
 }
 
-/* RFC 9111 §3: a response with private or no-store, or that sets a
- * cookie, must not be kept in a shared cache. */
+/* RFC 9111 §3: a response marked private or no-store, or that sets a
+ * cookie, must not be kept in a shared cache (dn_http_storable). */
 static int storable_headers(const dn__shell *s) {
-  for (size_t i = 0; i < s->nheaders; i++) {
-    dn_slice n = s->headers[i].name, v = s->headers[i].value;
-    if (n.len == 10 && strncasecmp(n.ptr, "set-cookie", 10) == 0)
-      return 0;
-    if (n.len == 13 && strncasecmp(n.ptr, "cache-control", 13) == 0) {
-      for (size_t j = 0; j + 7 <= v.len; j++)
-        if (strncasecmp(v.ptr + j, "private", 7) == 0 ||
-            (j + 8 <= v.len && strncasecmp(v.ptr + j, "no-store", 8) == 0))
-          return 0;
-    }
-  }
-  return 1;
+  return dn_http_storable(s->headers, s->nheaders, 0);
 }
 
 static const dn__renderer *find_renderer(dn_engine *e, const char *uri,
@@ -626,8 +617,10 @@ static int finish_render(getctx *c, dn_render *r, uint64_t g0, int cacheable,
   rc = dn__shell_encode(&s, out);
   if (rc || (s.flags & DN__REC_UNCACHEABLE))
     goto out;
-  store_record(c, 's', r->uri, r->uri_len, *out, s.vary, s.nvary, s.tags,
-               s.ntags, 0, store_ttl_ms(e, s.expires_ms));
+  if ((c->store_rc = store_record(c, 's', r->uri, r->uri_len, *out, s.vary,
+                                  s.nvary, s.tags, s.ntags, 0,
+                                  store_ttl_ms(e, s.expires_ms))) != 0)
+    goto out;
   for (size_t i = 0; i < s.nholes; i++) {
     key k;
     if (key_make(e, &k, 'r', s.holes[i].uri.ptr, s.holes[i].uri.len) == 0)
@@ -797,8 +790,10 @@ static void flight_finish(dn_engine *e, dn__flight *f, size_t b, int rc,
     }
   f->done = 1;
   f->rc = rc;
-  if (rc && err)
+  if (rc && err) {
     memcpy(f->msg, err->text, sizeof f->msg);
+    f->msg[sizeof f->msg - 1] = '\0';
+  }
   pthread_cond_broadcast(&f->done_cv);
   int free_now = f->waiters == 0;
   pthread_mutex_unlock(&e->flight_mu);
@@ -841,6 +836,7 @@ static int produce_shell(getctx *c, const char *uri, size_t len,
   e->flights[b] = f;
   pthread_mutex_unlock(&e->flight_mu);
   dn_error local;
+  memset(&local, 0, sizeof local);
   dn_error *err = c->err ? c->err : &local;
   dn_error *saved = c->err;
   c->err = err;
@@ -1124,18 +1120,19 @@ static int lookup_view(getctx *c, const char *uri, size_t len, dn_rep **out,
 /* After a soft invalidation one caller regenerates a page while the others
  * keep getting the stale view: the regenerator holds the lease "g:<uri>"
  * (added with a TTL, so a regenerator that dies is replaced). Returns 1
- * when this caller took it (it must release it with end_regeneration). */
+ * when this caller took it (release it with end_regeneration), 0 when
+ * another caller holds it, -1 when the store cannot say (regenerate
+ * without the lease). */
 static int begin_regeneration(getctx *c, const char *uri, size_t len) {
   key k;
-  int took = 0;
+  int rc = key_make(c->e, &k, 'g', uri, len);
   dn_blob *token = NULL;
-  if (key_make(c->e, &k, 'g', uri, len) == 0 &&
-      dn_blob_new("1", 1, &token) == 0)
-    took = dn__store_set(c->e->store, key_slice(&k), token, c->e->lease_ms,
-                         DN_STORE_ADD) != DN_EEXIST;
+  if (rc == 0 && (rc = dn_blob_new("1", 1, &token)) == 0)
+    rc = dn__store_set(c->e->store, key_slice(&k), token, c->e->lease_ms,
+                       DN_STORE_ADD);
   dn_blob_unref(token);
   dn__buf_free(&k.b);
-  return took;
+  return rc == 0 ? 1 : rc == DN_EEXIST ? 0 : -1;
 }
 
 static void end_regeneration(getctx *c, const char *uri, size_t len) {
@@ -1179,8 +1176,8 @@ static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
   dn_rep *stale = NULL;
   uint64_t g0 = 0;
   int found = uncached ? 0 : lookup_view(c, uri, len, out, &stale, &g0);
-  int regenerating = 0;
-  if (found == 2 && !(regenerating = begin_regeneration(c, uri, len))) {
+  int regenerating = found == 2 ? begin_regeneration(c, uri, len) : -1;
+  if (regenerating == 0) {
     /* Softly invalidated and someone else is rebuilding it: serve stale.
      * A page composed around it must not be stored as fresh. */
     atomic_fetch_add_explicit(&e->st.stale_served, 1, memory_order_relaxed);
@@ -1197,7 +1194,12 @@ static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
   atomic_fetch_add_explicit(&e->st.misses, 1, memory_order_relaxed);
   dn_blob *sb = NULL;
   int rendered = 0, stored;
-  if (uncached) {
+  if (uncached && (c->flags & DN_GET_CACHE_ONLY)) {
+    rc = dn__error_set(c->err, DN_ENOTFOUND, 0,
+                       "'%.*s' is uncacheable: a cache-only get cannot serve "
+                       "it",
+                       (int)len, uri);
+  } else if (uncached) {
     rc = run_renderer(c, uri, len, 0, &sb, &stored);
     rendered = 1;
   } else if ((rc = load_shell(c, uri, len, &sb)) == 0 && !sb) {
@@ -1218,7 +1220,7 @@ static int get_view(getctx *c, const frame *parent, const char *uri, size_t len,
   dn_blob_unref(sb);
   if (stale)
     dn_rep_unref(stale);
-  if (regenerating)
+  if (regenerating == 1)
     end_regeneration(c, uri, len);
   return rc;
 }
@@ -1299,6 +1301,21 @@ void dn_engine_put_abort(dn_render *r) {
   dn__free(r);
 }
 
+/* 1 when what r holds may be stored, 0 when not, -1 when out of memory. */
+static int render_storable(dn_render *r) {
+  if (r->uncacheable)
+    return 0;
+  dn__shell s;
+  dn__vec tv, hv, ov;
+  if (dn__render_to_shell(r, 0, &s, &tv, &hv, &ov))
+    return -1;
+  int ok = storable_headers(&s);
+  dn__vec_free(&tv);
+  dn__vec_free(&hv);
+  dn__vec_free(&ov);
+  return ok;
+}
+
 int dn_engine_put_commit(dn_render *r, dn_error *err) {
   if (!r || !r->put_mode)
     return dn__error_set(err, DN_EINVAL, 0, "not a render from put_begin");
@@ -1308,6 +1325,15 @@ int dn_engine_put_commit(dn_render *r, dn_error *err) {
     rc =
         dn__error_set(err, DN_ESTATE, 0, "the write failed earlier: %s",
                       r->fail_msg[0] ? r->fail_msg : dn_strerror(r->fail_code));
+    goto out;
+  }
+  /* Refuse what cannot be stored before anything changes. */
+  if ((rc = render_storable(r)) <= 0) {
+    rc = rc < 0 ? dn__error_set(err, DN_ENOMEM, 0, "out of memory")
+                : dn__error_set(err, DN_EINVAL, 0,
+                                "'%s' is not storable (private, no-store, "
+                                "Set-Cookie or marked uncacheable)",
+                                r->uri);
     goto out;
   }
   /* Make every page that embeds the URI stale first, then snapshot the
@@ -1330,10 +1356,8 @@ int dn_engine_put_commit(dn_render *r, dn_error *err) {
                        "write it again",
                        r->uri);
   else if (rc == 0 && !stored)
-    rc = dn__error_set(err, DN_EINVAL, 0,
-                       "'%s' is not storable (private, no-store, Set-Cookie "
-                       "or marked uncacheable)",
-                       r->uri);
+    rc = dn__error_set(err, DN_ESTORE, 0, "cannot store '%s': %s", r->uri,
+                       dn_strerror(c.store_rc ? c.store_rc : DN_ESTORE));
   dn_blob_unref(shell);
 out:
   dn_engine_put_abort(r);

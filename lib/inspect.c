@@ -90,6 +90,8 @@ static int still_embeds(dn_engine *e, const char *parent, size_t plen,
 
 int dn_engine_dependents(dn_engine *e, const char *uri, size_t len,
                          dn_strings *out, dn_error *err) {
+  if (!e || !out)
+    return dn__error_set(err, DN_EINVAL, 0, "engine and out are required");
   dn__buf b, k;
   int rc = normalize(uri, len, &b, err);
   dn__buf_init(&k, 0);

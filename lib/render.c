@@ -123,26 +123,42 @@ static char *decode_component(const char *s, size_t len) {
   return out;
 }
 
+/* Parses the query into r->params. All or nothing: on failure the entries
+ * added so far are freed and the render is poisoned, so a renderer that
+ * took a missing parameter for an absent one cannot cache that output. */
 static int parse_params(dn_render *r) {
   const char *q = memchr(r->uri, '?', r->uri_len);
   if (!q)
     return 0;
   const char *end = r->uri + r->uri_len;
   const char *p = q + 1;
-  while (p < end) {
+  int rc = 0;
+  while (rc == 0 && p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
     const char *stop = amp ? amp : end;
     const char *eq = memchr(p, '=', (size_t)(stop - p));
     const char *name_end = eq ? eq : stop;
-    dn__param *prm = dn__vec_push(&r->params);
-    if (!prm)
-      return DN_ENOMEM;
-    prm->name = decode_component(p, (size_t)(name_end - p));
-    prm->value = eq ? decode_component(eq + 1, (size_t)(stop - eq - 1))
-                    : dn__strndup("", 0);
-    if (!prm->name || !prm->value)
-      return DN_ENOMEM; /* freed with the render */
+    char *name = decode_component(p, (size_t)(name_end - p));
+    char *value = eq ? decode_component(eq + 1, (size_t)(stop - eq - 1))
+                     : dn__strndup("", 0);
+    dn__param *prm = name && value ? dn__vec_push(&r->params) : NULL;
+    if (!prm) {
+      dn__free(name);
+      dn__free(value);
+      rc = DN_ENOMEM;
+      break;
+    }
+    prm->name = name;
+    prm->value = value;
     p = stop + 1;
+  }
+  if (rc) {
+    for (size_t i = 0; i < r->params.len; i++) {
+      dn__free(DN__VEC_AT(&r->params, dn__param, i).name);
+      dn__free(DN__VEC_AT(&r->params, dn__param, i).value);
+    }
+    r->params.len = 0;
+    return sticky(r, rc);
   }
   return 0;
 }
@@ -300,6 +316,20 @@ int dn_render_set_status(dn_render *r, int status) {
  * (RFC 9110 §12.5.5), so it is handled as dn_render_vary calls: the names
  * become part of the cache key. "Vary: *" makes the resource uncacheable. */
 static int declare_vary_list(dn_render *r, const char *value) {
+  /* Check every name first: a call that fails changes nothing. */
+  for (const char *p = value; *p;) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *start = p;
+    while (*p && *p != ',' && *p != ' ' && *p != '\t')
+      p++;
+    size_t n = (size_t)(p - start);
+    if (n > DN__VARY_NAME_MAX || (n > 1 && memchr(start, '*', n)))
+      return DN_EHEADER;
+    for (size_t i = 0; i < n; i++)
+      if (!is_tchar((unsigned char)start[i]))
+        return DN_EHEADER;
+  }
   const char *p = value;
   while (*p) {
     while (*p == ' ' || *p == '\t' || *p == ',')

@@ -824,10 +824,29 @@ static void test_put_of_private_content_is_refused(void **state) {
   site *s = *state;
   dn_render *w;
   dn_error err;
+  int heard = s->heard;
   assert_int_equal(dn_engine_put_begin(s->e, "app://self/p", 12, &w, NULL), 0);
   assert_int_equal(dn_render_set_header(w, "Set-Cookie", "sid=1"), 0);
   assert_int_equal(dn_engine_put_commit(w, &err), DN_EINVAL);
   assert_non_null(strstr(err.text, "not storable"));
+  /* Refused before anything changed: nothing was invalidated. */
+  assert_int_equal(s->heard, heard);
+}
+
+static void test_bad_vary_field_changes_nothing(void **state) {
+  site *s = *state;
+  dn_render *w;
+  assert_int_equal(dn_engine_put_begin(s->e, "app://self/v", 12, &w, NULL), 0);
+  assert_int_equal(dn_render_set_header(w, "Vary", "Accept, bad\"name"),
+                   DN_EHEADER);
+  assert_int_equal(dn_render_set_header(w, "Vary", "Accept, *x"), DN_EHEADER);
+  assert_int_equal(dn_engine_put_commit(w, NULL), 0);
+  dn_rep *r = NULL;
+  assert_int_equal(dn_engine_get(s->e, "app://self/v", 12, NULL,
+                                 DN_GET_CACHE_ONLY, &r, NULL, NULL),
+                   0);
+  assert_int_equal(dn_rep_vary_count(r), 0); /* Accept was not declared */
+  dn_rep_unref(r);
 }
 
 /* ---- listeners --------------------------------------------------------------
@@ -855,6 +874,16 @@ static int oom_get(void *ud) {
   dn_rep_unref(r);
   if (rc == 0)
     rc = dn_engine_purge(s->e, "app://self/c", 12, NULL);
+  /* A renderer that reads a query parameter: under allocation failure it
+   * must fail, never render (and cache) a page without its parameter. */
+  for (int i = 0; rc == 0 && i < 2; i++) {
+    rc = dn_engine_get(s->e, "app://self/parent?n=7", 21, NULL, 0, &r, NULL,
+                       NULL);
+    if (rc == 0 && strncmp(dn_rep_body(r).ptr, "P7(", 3) != 0)
+      rc = DN_EINVAL;
+    if (rc == 0)
+      dn_rep_unref(r);
+  }
   site_free(s);
   return rc;
 }
@@ -901,6 +930,7 @@ int main(void) {
       SITE_TEST(test_vary_keys_variants_and_bubbles),
       SITE_TEST(test_put_get_delete),
       SITE_TEST(test_put_of_private_content_is_refused),
+      SITE_TEST(test_bad_vary_field_changes_nothing),
       SITE_TEST(test_listeners_hear_invalidations),
       cmocka_unit_test(test_every_allocation_failure_is_clean),
   };
