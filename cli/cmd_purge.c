@@ -160,15 +160,16 @@ static int via_cdn(const dn_cli_command *cmd, const purge_plan *plan,
     json_object_set_new(done, "uris", json_array());
     json_object_set_new(done, "via", json_string("the CDN only"));
   }
+  int kept = dn_cdn_config_outbox(cfg) != NULL;
   dn_purger_free(pg);
   dn_cdn_config_free(cfg);
   if (rc)
     return dn_cli_fail(cmd, "CDN purge: %s", err.text);
   if (drained || st.failed || st.delivered == 0)
-    return dn_cli_fail(cmd,
-                       "the CDN purge was not delivered (%llu failed); "
-                       "it stays in the outbox: see `donut outbox`",
-                       (unsigned long long)st.failed);
+    return dn_cli_fail(cmd, "the CDN purge was not delivered (%llu failed); %s",
+                       (unsigned long long)st.failed,
+                       kept ? "it stays in the outbox: see `donut outbox`"
+                            : "with no outbox (DONUT_OUTBOX=none) it is lost");
   return 0;
 }
 

@@ -238,13 +238,17 @@ static void parts_free(serve_parts *p) {
 
 /* Subscribes the configured CDN purger (DONUT_CDN, DONUT_PURGE_URLS, the
  * CDN's credentials or DONUT_CONFIG) to the engine's invalidations. */
-static int purger_open(const dn_cli_command *cmd, serve_parts *p) {
+static int purger_open(const dn_cli_command *cmd, serve_parts *p,
+                       int explicit_cdn) {
   dn_error err;
   memset(&err, 0, sizeof err);
-  /* --cdn overrides DONUT_CDN for the purger as for the headers. */
-  if (setenv("DONUT_CDN", dn_cdn_profile_name(p->cdn), 1) != 0)
+  /* --cdn overrides DONUT_CDN and the configuration file's "cdn", for the
+   * purger as for the headers. */
+  if (explicit_cdn && setenv("DONUT_CDN", dn_cdn_profile_name(p->cdn), 1))
     return dn_cli_fail(cmd, "cannot set DONUT_CDN");
   int rc = dn_cdn_config_load(NULL, &p->cdn_cfg, &err);
+  if (rc == 0 && !explicit_cdn)
+    p->cdn = dn_cdn_config_profile(p->cdn_cfg);
   if (rc && !getenv("DONUT_CONFIG")) {
     /* The profile still shapes the headers; purging is left to others,
      * and the startup line says why donut does not purge. */
@@ -301,7 +305,7 @@ static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
     parts_free(p);
     return dn_cli_fail(cmd, "engine: %s", dn_strerror(rc));
   }
-  if ((rc = purger_open(cmd, p)) != 0)
+  if ((rc = purger_open(cmd, p, o->cdn != NULL)) != 0)
     parts_free(p);
   return rc;
 }

@@ -37,7 +37,18 @@ sed "s/\.port = \"8080\";/.port = \"$sport\";/" \
   -s malloc,64m >"$dir/varnishd.log" 2>&1 &
 varnish_pid=$!
 if wait_port "$sport" && wait_port "$cport" && wait_port "$vport"; then ok
-else bad "servers did not start"; cat "$dir/serve.log" "$dir/varnishd.log"; echo "$passed passed, $failed failed"; exit 1; fi
+else bad "servers did not start"; cat "$dir/serve.log" "$dir/varnishd.log"; # A configuration file alone (no --cdn, no DONUT_CDN) picks the profile of
+# the headers and of the purger alike.
+printf '{"cdn":"varnish","purge":{"urls":["http://127.0.0.1:%s"]}}\n' "$vport" >"$dir/cdn.json"
+cfg_port=$(free_port)
+line=$(DONUT_CONFIG="$dir/cdn.json" timeout 2 "$DONUT" serve \
+  --listen "127.0.0.1:$cfg_port" --control none 2>&1 | head -1)
+case "$line" in
+  *"cdn varnish (purging cdn=varnish purger=varnish"*) ok ;;
+  *) bad "DONUT_CONFIG's cdn is not used: $line" ;;
+esac
+
+echo "$passed passed, $failed failed"; exit 1; fi
 grep -q "purging cdn=varnish" "$dir/serve.log" && ok || bad "startup line names the purger: $(cat "$dir/serve.log")"
 
 get() { curl -s -D "$dir/h" "http://127.0.0.1:$vport$1" -o "$dir/b"; }
@@ -66,6 +77,17 @@ after=$(report)
 [ -n "$before" ] && [ "$after" != "$before" ] && ok || bad "/news?id=1 shows '$after', was '$before'"
 [ "$(cache_of "/comments?post=1")" = HIT ] && ok || bad "the unrelated /comments?post=1 was purged"
 cmp -s "$dir/b" "$dir/comments.before" && ok || bad "/comments?post=1 changed"
+
+# A configuration file alone (no --cdn, no DONUT_CDN) picks the profile of
+# the headers and of the purger alike.
+printf '{"cdn":"varnish","purge":{"urls":["http://127.0.0.1:%s"]}}\n' "$vport" >"$dir/cdn.json"
+cfg_port=$(free_port)
+line=$(DONUT_CONFIG="$dir/cdn.json" timeout 2 "$DONUT" serve \
+  --listen "127.0.0.1:$cfg_port" --control none 2>&1 | head -1)
+case "$line" in
+  *"cdn varnish (purging cdn=varnish purger=varnish"*) ok ;;
+  *) bad "DONUT_CONFIG's cdn is not used: $line" ;;
+esac
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
