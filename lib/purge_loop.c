@@ -113,6 +113,17 @@ static int batch_new(dn_purger *p, dn__queue *q, dn__batch **out) {
 static void settle_batch(dn__batch *b) {
   dn_purger *p = b->p;
   int delivered = b->failed == 0, rc;
+  uint64_t id;
+  if (!delivered && b->fresh && dn__ledger_durable(p->ledger) &&
+      dn__vec_reserve(&b->ids, 1) == 0 &&
+      dn__ledger_put(p->ledger, &b->tags, &b->uris, b->now_ms, b->ids.items,
+                     b->ids.len, &id) != DN_ENOMEM) {
+    /* Sent without an outbox entry (it could not be written then): a
+     * failed batch must still be kept. */
+    b->ids.len = 0;
+    *(uint64_t *)dn__vec_push(&b->ids) = id;
+    b->fresh = 0;
+  }
   uint64_t *ids = b->ids.items;
   rc = delivered
            ? dn__ledger_ack(p->ledger, ids, b->ids.len)
@@ -323,6 +334,7 @@ static void persist_after(uv_work_t *w, int status) {
     /* The new entry supersedes the ones the batch held. */
     b->ids.len = 0;
     *(uint64_t *)dn__vec_push(&b->ids) = b->persist_id;
+    b->fresh = 0;
   }
   if (status != 0 || b->persist_rc) {
     uv_mutex_lock(&p->lock);
@@ -348,6 +360,7 @@ static void persist(dn__batch *b) {
                        b->ids.len, &id) == 0) {
       b->ids.len = 0;
       *(uint64_t *)dn__vec_push(&b->ids) = id;
+      b->fresh = 0;
     }
     start_batch(b);
     return;
@@ -607,12 +620,39 @@ int dn__purge_loop_init(dn_purger *p) {
   return 0;
 }
 
+/* Records invalidations that have no outbox entry yet (still in the
+ * window, or sent without one), so that closing keeps them for the next
+ * purger. The ids they merged with are superseded by the new entry. */
+static void record_unsent(dn_purger *p, const dn__strlist *tags,
+                          const dn__strlist *uris, const dn__vec *ids) {
+  uint64_t id;
+  int rc = dn__ledger_put(p->ledger, tags, uris, dn__purge_now(p), ids->items,
+                          ids->len, &id);
+  if (rc == 0)
+    return;
+  uv_mutex_lock(&p->lock);
+  p->stats.outbox_errors++;
+  uv_mutex_unlock(&p->lock);
+  dn__purge_log(p, DN_LOG_ERROR,
+                "purge: %zu tags could not be written to the outbox on "
+                "close: %s",
+                dn__strlist_count(tags), dn_strerror(rc));
+}
+
 void dn__purge_loop_close(dn_purger *p) {
   if (p->closing)
     return;
   p->closing = 1;
+  dn__queue q;
   uv_mutex_lock(&p->lock);
   p->stop = 1;
+  q = p->queue;
+  dn__queue_init(&p->queue);
+  uv_mutex_unlock(&p->lock);
+  if (q.fresh && dn__ledger_durable(p->ledger))
+    record_unsent(p, &q.tags, &q.uris, &q.ids);
+  dn__queue_free(&q);
+  uv_mutex_lock(&p->lock);
   uv_close((uv_handle_t *)&p->wake, dn__purge_handle_closed);
   dn__purge_check_idle(p);
   uv_mutex_unlock(&p->lock);
@@ -620,13 +660,17 @@ void dn__purge_loop_close(dn_purger *p) {
   while (p->jobs)
     job_drop(p->jobs);
   p->ready = p->ready_tail = NULL;
-  /* Batches in flight stay pending in the ledger for the next purger;
-   * those being persisted are freed when their work returns. */
+  /* Batches in flight stay pending in the ledger for the next purger
+   * (those sent without an entry get one now); those being persisted are
+   * freed when their work returns. */
   for (dn__batch *b = p->batches, *next; b; b = next) {
     next = b->next;
     b->prev = b->next = NULL;
-    if (!b->persisting)
-      batch_free(b);
+    if (b->persisting)
+      continue;
+    if (b->fresh && dn__ledger_durable(p->ledger))
+      record_unsent(p, &b->tags, &b->uris, &b->ids);
+    batch_free(b);
   }
   p->batches = NULL;
   uv_mutex_lock(&p->lock);

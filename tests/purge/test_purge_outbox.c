@@ -301,6 +301,41 @@ static void adopts_after_restart(void **state) {
   remove_dir(dir);
 }
 
+/* A purge still waiting for its window when the purger is freed (the
+ * default durability writes the outbox only when the batch forms) is
+ * written to the outbox on the way out, and the next purger sends it. */
+static void queued_kept_on_free(void **state) {
+  (void)state;
+  char dir[64];
+  make_dir(dir, sizeof dir);
+  fx f;
+  fx_init(&f);
+  dn_purger_options o;
+  fx_options(&f, &o, DN_CDN_GENERIC);
+  o.outbox_dir = dir;
+  o.window_ms = 60000; /* nothing is sent before the free */
+  fx_start(&f, webhook_at(f.rec.url), &o);
+  const char *t1[] = {"queued-one"}, *t2[] = {"queued-two"};
+  fx_purge(&f, t1, 1);
+  fx_purge(&f, t2, 1);
+  dn_purger_free(f.p);
+  f.p = NULL;
+  seen s = scan(dir, NULL);
+  assert_int_equal(s.pending, 1);
+  assert_non_null(strstr(s.tags, "queued-one "));
+  assert_non_null(strstr(s.tags, "queued-two "));
+  o.window_ms = 20;
+  fx_start(&f, webhook_at(f.rec.url), &o);
+  assert_int_equal(dn_purger_drain(f.p, 30000), 0);
+  char **raw = fx_requests(&f, 1);
+  assert_non_null(strstr(raw[0], "\"queued-one\""));
+  assert_non_null(strstr(raw[0], "\"queued-two\""));
+  dn_test_recorder_free(raw, 1);
+  assert_int_equal(scan(dir, NULL).n, 0);
+  fx_done(&f);
+  remove_dir(dir);
+}
+
 /* The child purges into a recorder that never answers and is killed with
  * SIGKILL; a new purger on the same outbox delivers the purge. */
 static void survives_kill_9(void **state) {
@@ -591,6 +626,7 @@ int main(void) {
       cmocka_unit_test(record_format),
       cmocka_unit_test(torn_and_corrupt_records),
       cmocka_unit_test(adopts_after_restart),
+      cmocka_unit_test(queued_kept_on_free),
       cmocka_unit_test(survives_kill_9),
       cmocka_unit_test(durable_before_return),
       cmocka_unit_test(compacts_when_acknowledged),
