@@ -48,8 +48,24 @@ static int on_url(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+/* RFC 9110 §5.6.2: a field name is a token. libhttp-parser, built in its
+ * lenient mode, lets a space through before the colon; RFC 9112 §5.1 says
+ * such a request MUST be answered 400, because a proxy in front may frame
+ * it differently ("Content-Length : 5" is a classic desync). */
+static int is_tchar(unsigned char c) {
+  return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   dn__reqparser *rp = rp_of(p);
+  /* RFC 9110 §6.5.1: trailer fields are not request header fields; they
+   * are discarded (libhttp-parser reports them through the same
+   * callbacks, after the head is complete). */
+  if (rp->headers_done)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!is_tchar((unsigned char)at[i]))
+      return fail(rp, 400, "invalid byte in a header field name");
   if (rp->in_value || rp->nfields == 0) {
     if (rp->nfields == DN__REQ_MAX_FIELDS)
       return fail(rp, 431, "too many header fields");
@@ -67,6 +83,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   dn__reqparser *rp = rp_of(p);
+  if (rp->headers_done)
+    return 0; /* a trailer field: discarded */
   if (rp->nfields == 0)
     return fail(rp, 400, "header value without a name");
   dn__field_off *f = &rp->off[rp->nfields - 1];
@@ -103,6 +121,9 @@ static int on_headers_complete(http_parser *p) {
   rp->headers_done = 1;
   if (p->method == HTTP_CONNECT)
     return fail(rp, 501, "CONNECT is not supported");
+  /* RFC 9110 §15.6.6: only HTTP/1.x is served here. */
+  if (p->http_major != 1)
+    return fail(rp, 505, "HTTP version not supported");
   q->method = http_method_str((enum http_method)p->method);
   q->http_major = p->http_major;
   q->http_minor = p->http_minor;

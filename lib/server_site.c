@@ -55,6 +55,8 @@ const char *dn__status_reason(int status) {
     return "Bad Gateway";
   case 503:
     return "Service Unavailable";
+  case 505:
+    return "HTTP Version Not Supported";
   default:
     return status < 300 ? "OK" : status < 400 ? "Redirect" : "Error";
   }
@@ -279,7 +281,8 @@ static void respond_rep(dn__job *j, dn_rep *rep, dn_source src) {
   /* HEAD announces the length a GET would get (RFC 9110 §9.3.2); a 412
    * has no body at all. */
   int head = strcmp(q->method, "HEAD") == 0;
-  j->body_len = res.send_body || head ? dn_rep_body(rep).len : 0;
+  j->body_len =
+      res.send_body || (head && res.status == 200) ? dn_rep_body(rep).len : 0;
   j->rep = rep;
   if (dn__job_head(j, res.headers, cs, NULL))
     snprintf(j->error, sizeof j->error, "out of memory building a response");

@@ -246,6 +246,55 @@ static void test_limits_431_413_400(void **state) {
   assert_int_equal(r.status, 200);
 }
 
+/* Trailer fields are not request headers (RFC 9110 §6.5.1); a space
+ * before the colon is refused (RFC 9112 §5.1); only HTTP/1.x is served; a
+ * HEAD that fails its precondition announces no body. */
+static void test_trailers_framing_and_versions(void **state) {
+  fixture *f = *state;
+  const char *trailer = "GET /greeting HTTP/1.1\r\nHost: t\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n"
+                        "0\r\nCookie: name=from-trailer\r\n\r\n";
+  conn *c = conn_open(f->port);
+  send_all(c->fd, trailer, strlen(trailer));
+  resp r;
+  assert_int_equal(read_resp(c, &r, 0), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "Welcome to guest"));
+  assert_null(strstr(r.body, "from-trailer"));
+  conn_close_fd(c);
+
+  char bad_trailers[8192];
+  int n = snprintf(bad_trailers, sizeof bad_trailers,
+                   "POST /x HTTP/1.1\r\nHost: t\r\nUser-Agent: ua\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n");
+  for (int i = 0; i < 20; i++) {
+    n += snprintf(bad_trailers + n, sizeof bad_trailers - (size_t)n,
+                  "X-T%d: ", i);
+    memset(bad_trailers + n, 'v', 200);
+    n += 200;
+    n += snprintf(bad_trailers + n, sizeof bad_trailers - (size_t)n, "\r\n");
+  }
+  n += snprintf(bad_trailers + n, sizeof bad_trailers - (size_t)n,
+                "Bad Trailer\r\n\r\n");
+  expect_error_then_close(f->port, bad_trailers, (size_t)n, 400);
+
+  const char *smuggle = "POST /x HTTP/1.1\r\nHost: t\r\n"
+                        "Content-Length : 24\r\n\r\n"
+                        "GET /news?id=3 HTTP/1.1\r\n";
+  expect_error_then_close(f->port, smuggle, strlen(smuggle), 400);
+  const char *http2 = "GET /news?id=1 HTTP/2.0\r\nHost: t\r\n\r\n";
+  expect_error_then_close(f->port, http2, strlen(http2), 505);
+
+  const char *head = "HEAD /news?id=1 HTTP/1.1\r\nHost: t\r\n"
+                     "If-Match: \"nope\"\r\n\r\n";
+  c = conn_open(f->port);
+  send_all(c->fd, head, strlen(head));
+  assert_int_equal(read_resp(c, &r, 1), 0);
+  assert_int_equal(r.status, 412);
+  assert_non_null(strstr(r.head, "Content-Length: 0\r\n"));
+  conn_close_fd(c);
+}
+
 static void test_connection_limit(void **state) {
   fixture *f = *state;
   conn *cs[4];
@@ -575,6 +624,7 @@ int main(void) {
       BOTH(test_keep_alive_and_pipelining),
       BOTH(test_http10_and_expect_continue),
       BOTH(test_limits_431_413_400),
+      BOTH(test_trailers_framing_and_versions),
       BOTH(test_connection_limit),
       BOTH(test_slow_client_times_out),
       cmocka_unit_test_setup_teardown(test_peer_that_never_reads_is_dropped,
