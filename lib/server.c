@@ -37,7 +37,8 @@ typedef struct wreq {
   dn__conn *c;
   dn__buf head, body;
   dn_rep *rep;
-  size_t bytes;
+  size_t bytes;  /* bytes sent */
+  size_t weight; /* memory held until written: counted in write_pending */
 } wreq;
 
 static void conn_process(dn__conn *c, int from_callback);
@@ -143,7 +144,7 @@ static void wreq_free(wreq *w) {
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   dn__conn *c = w->c;
-  c->write_pending -= w->bytes;
+  c->write_pending -= w->weight;
   wreq_free(w);
   if (c->closing)
     return;
@@ -180,11 +181,14 @@ static int conn_write(dn__conn *c, dn__job *j) {
     bufs[n++] = uv_buf_init((char *)p, (unsigned)j->body_len);
   }
   w->bytes = w->head.len + (n > 1 ? j->body_len : 0);
+  /* What this response holds until the peer reads it: many small answers
+   * to pipelined requests cost their buffers, not just their bytes. */
+  w->weight = sizeof *w + w->head.cap + w->body.cap + (n > 1 ? j->body_len : 0);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
     wreq_free(w);
     return DN_EIO;
   }
-  c->write_pending += w->bytes;
+  c->write_pending += w->weight;
   DN__COUNT(c->srv, bytes_out, w->bytes);
   return 0;
 }
@@ -467,8 +471,10 @@ static void conn_process(dn__conn *c, int from_callback) {
   (void)from_callback;
   while (!c->busy && !c->closing && !c->draining && !c->close_after_write) {
     if (c->write_pending >= WRITE_HIGH) {
-      /* on_write resumes; a peer that stops reading is dropped after
-       * the idle timeout. */
+      /* Stop reading too, so a peer that sends and never reads cannot
+       * make the input grow either; on_write resumes, and a peer that
+       * stops reading is dropped after the idle timeout. */
+      read_pause(c);
       if (c->timer_kind == T_NONE)
         timer_set(c, T_IDLE, c->srv->o.idle_timeout_ms);
       return;
