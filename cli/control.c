@@ -36,6 +36,41 @@ static void trim(char *s) {
     s[--n] = '\0';
 }
 
+/* Reads a token file that only this user could have written: no symlink
+ * (O_NOFOLLOW), a regular file owned by the effective user, with no group
+ * or other permissions. Returns 0, or -1 with the reason in why. */
+static int read_token_file(const char *path, char *out, size_t cap, char *why,
+                           size_t why_cap) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, why_cap, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0) {
+    close(fd);
+    snprintf(why, why_cap,
+             "%s is not a private file of this user (it must be mode 0600 "
+             "and owned by you)",
+             path);
+    return -1;
+  }
+  ssize_t n = read(fd, out, cap - 1);
+  close(fd);
+  if (n <= 0) {
+    snprintf(why, why_cap, "%s is empty", path);
+    return -1;
+  }
+  out[n] = '\0';
+  trim(out);
+  if (strlen(out) < 16) {
+    snprintf(why, why_cap, "%s holds no valid token", path);
+    return -1;
+  }
+  return 0;
+}
+
 int dn_cli_token_load(char *out, size_t cap, char *why, size_t why_cap) {
   const char *t = env("DONUT_CONTROL_TOKEN");
   if (t) {
@@ -49,27 +84,22 @@ int dn_cli_token_load(char *out, size_t cap, char *why, size_t why_cap) {
              "XDG_RUNTIME_DIR or HOME");
     return -1;
   }
-  FILE *f = fopen(path, "r");
-  if (!f) {
+  char reason[1200];
+  if (read_token_file(path, out, cap, reason, sizeof reason) != 0) {
     snprintf(why, why_cap,
-             "no control token: DONUT_CONTROL_TOKEN is not set and %s: %s "
+             "no control token: DONUT_CONTROL_TOKEN is not set and %s "
              "(is `donut serve` running as this user?)",
-             path, strerror(errno));
-    return -1;
-  }
-  int ok = fgets(out, (int)cap, f) != NULL;
-  fclose(f);
-  if (ok)
-    trim(out);
-  if (!ok || !*out) {
-    snprintf(why, why_cap, "%s is empty", path);
+             reason);
     return -1;
   }
   return 0;
 }
 
-/* mkdir -p for the token's directory, mode 0700. */
+/* mkdir -p for the token's directory, mode 0700; the directory that holds
+ * the token must then be this user's and writable by nobody else, or
+ * another user could replace the file. */
 static int make_dirs(char *path) {
+  char *last = NULL;
   for (char *p = path + 1; *p; p++) {
     if (*p != '/')
       continue;
@@ -78,8 +108,16 @@ static int make_dirs(char *path) {
     *p = '/';
     if (rc != 0 && errno != EEXIST)
       return -1;
+    last = p;
   }
-  return 0;
+  if (!last)
+    return 0;
+  *last = '\0';
+  struct stat st;
+  int ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+           st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+  *last = '/';
+  return ok ? 0 : -1;
 }
 
 int dn_cli_token_create(char *out, size_t cap, char *path, size_t path_cap,
@@ -93,11 +131,16 @@ int dn_cli_token_create(char *out, size_t cap, char *path, size_t path_cap,
     snprintf(out + 2 * i, 3, "%02x", raw[i]);
   if (dn_cli_token_path(path, path_cap) || make_dirs(path)) {
     snprintf(why, why_cap,
-             "cannot create the directory of the token file "
-             "(set XDG_RUNTIME_DIR or HOME)");
+             "cannot use the directory of the token file: it must be yours "
+             "and writable by nobody else (set XDG_RUNTIME_DIR or HOME)");
     return -1;
   }
-  /* Replace any old file: a new one is created 0600 from the start. */
+  /* Another server of this user already wrote a token: share it, so the
+   * command line can reach every one of them. */
+  char reason[1200];
+  if (read_token_file(path, out, cap, reason, sizeof reason) == 0)
+    return 0;
+  /* Replace anything else: a new file is created 0600 from the start. */
   unlink(path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -120,6 +120,25 @@ check "nothing to purge exits 2" test $? = 2
 check "an unreachable server exits 3" test $? = 3
 set -e
 
+# A second server of the same user shares the token file instead of
+# replacing it: the command line reaches both.
+token_before=$(cat "$XDG_RUNTIME_DIR/donut/control-token")
+start_server a2
+check "a second server keeps the token" \
+  test "$(cat "$XDG_RUNTIME_DIR/donut/control-token")" = "$token_before"
+check "the first server is still reachable" "$DONUT" stats --server "$ctl"
+check "the second server is reachable" "$DONUT" stats --server "$CTL_a2"
+kill -TERM "$PID_a2"
+# A token file that others could have written is refused.
+chmod 644 "$XDG_RUNTIME_DIR/donut/control-token"
+set +e
+err=$("$DONUT" stats --server "$ctl" 2>&1)
+rc=$?
+set -e
+check "a token file readable by others is refused" test "$rc" = 1
+check "the refusal says why" grep -q "not a private file" <<<"$err"
+chmod 600 "$XDG_RUNTIME_DIR/donut/control-token"
+
 check "the access log has the 304" grep -q '"GET /news?id=1 HTTP/1.1" 304 0 ' "$tmp/access.log"
 check "the access log marks control requests" grep -q 'POST /purge.* control$' "$tmp/access.log"
 
