@@ -4,7 +4,8 @@
  * sending them. What is left in the directory is either pending (its
  * process died, or is still trying) or failed (the retries ran out). This
  * command lists those entries, sends them again through the configured
- * purger (`retry`), or drops them (`drop`). Files that belong to a running
+ * purger (`retry`; only the entries that purger wrote, unless --any), or
+ * drops them (`drop`). Files that belong to a running
  * process are listed but never touched: that process owns them.
  */
 #include <jansson.h>
@@ -20,7 +21,7 @@ typedef struct options {
   const char *action; /* "list", "retry" or "drop" */
   const char *dir;
   const char *config;
-  int json, failed, all;
+  int json, failed, all, any;
   long timeout_s;
 } options;
 
@@ -42,6 +43,8 @@ static int parse(const dn_cli_command *cmd, int argc, char **argv, options *o) {
       o->failed = 1;
     else if (strcmp(argv[i], "--all") == 0)
       o->all = 1;
+    else if (strcmp(argv[i], "--any") == 0)
+      o->any = 1;
     else if (argv[i][0] == '-')
       return dn_cli_usage_error(cmd, "unknown option '%s'", argv[i]);
     else if (o->action)
@@ -99,7 +102,8 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
   l->foreign += e->owner_alive;
   if (l->json) {
     json_t *o = json_pack(
-        "{s:s,s:I,s:s,s:I,s:i,s:s,s:I,s:b,s:o,s:o}", "file", e->file, "id",
+        "{s:s,s:s,s:I,s:s,s:I,s:i,s:s,s:I,s:b,s:o,s:o}", "file", e->file,
+        "identity", *e->identity ? e->identity : "unknown", "id",
         (json_int_t)e->id, "state", failed ? "failed" : "pending", "created_ms",
         (json_int_t)e->created_ms, "attempts", (int)e->attempts, "error",
         e->error, "owner_pid", (json_int_t)e->owner_pid, "owner_running",
@@ -113,6 +117,7 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
          (unsigned long long)e->id, failed ? "failed" : "pending",
          (unsigned long long)(age / 1000), e->attempts, e->owner_pid,
          e->owner_alive ? " (running)" : " (gone)");
+  printf("  purger: %s\n", *e->identity ? e->identity : "unknown");
   printf("  tags:");
   for (size_t i = 0; i < e->ntags; i++)
     printf(" %.*s", (int)e->tags[i].len, e->tags[i].ptr);
@@ -184,6 +189,7 @@ static int retry(const dn_cli_command *cmd, const options *o,
   dn_purger_options_init(&po);
   po.outbox_dir = dir;
   po.retry_failed = 1;
+  po.adopt_any = o->any;
   po.report = on_report;
   po.report_ud = &t;
   dn_purger *p = NULL;
@@ -252,7 +258,7 @@ const dn_cli_command dn_cli_cmd_outbox = {
     "outbox", "list, resend or drop CDN purges that were not delivered",
     "usage: donut outbox [list] [--outbox DIR] [--config FILE] [--json]\n"
     "       donut outbox retry [--outbox DIR] [--config FILE] "
-    "[--timeout SECONDS]\n"
+    "[--timeout SECONDS] [--any]\n"
     "       donut outbox drop (--failed|--all) [--outbox DIR] "
     "[--config FILE]\n"
     "\n"
@@ -262,12 +268,16 @@ const dn_cli_command dn_cli_cmd_outbox = {
     "CDN kept refusing them until the retries ran out).\n"
     "\n"
     "  list   prints every entry: file:id, state, age, attempts, owner\n"
-    "         process (running or gone), tags, URIs and the last error;\n"
+    "         process (running or gone), the purger that wrote it, tags,\n"
+    "         URIs and the last error;\n"
     "         --json prints one JSON object instead\n"
     "  retry  sends the entries of processes that are gone, failed ones\n"
     "         included, through the configured purger, and waits (at most\n"
     "         --timeout seconds, default 120); exit status 1 if any batch\n"
-    "         failed again (it stays in the outbox)\n"
+    "         failed again (it stays in the outbox). Only entries written\n"
+    "         by a purger of the same backend, profile and destinations\n"
+    "         are taken over; --any takes every one (also those of files\n"
+    "         that name no purger, \"unknown\")\n"
     "  drop   forgets the failed entries (--failed) or every entry (--all)\n"
     "         of processes that are gone\n"
     "\n"
@@ -284,6 +294,7 @@ const dn_cli_command dn_cli_cmd_outbox = {
     "  $ donut outbox\n"
     "  outbox-4242-9f1c2a7b3d4e5f60.log:3 failed age=120s attempts=8 "
     "owner=4242 (gone)\n"
+    "    purger: backend=fastly profile=fastly targets=3f9a0c1d2e4b5a69\n"
     "    tags: weather\n"
     "    error: fastly https://api.fastly.com: HTTP 503\n"
     "  $ DONUT_CDN=fastly DONUT_FASTLY_TOKEN=... DONUT_FASTLY_SERVICE=... \\\n"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -227,6 +228,23 @@ static int check_backend(const dn_purge_backend *b, dn_error *err) {
   return 0;
 }
 
+/* "backend=NAME profile=NAME targets=HEX16": what the purger's outbox
+ * file is stamped with. The destinations are hashed; they never hold a
+ * credential anyway. */
+static void identity_of(const dn_purge_backend *b, dn_cdn_profile profile,
+                        char *out, size_t cap) {
+  char dest[4096] = "";
+  if (b->ops->version >= 2 && b->ops->destinations)
+    b->ops->destinations(b->self, dest, sizeof dest);
+  dest[sizeof dest - 1] = '\0';
+  snprintf(out, cap, "backend=%.64s profile=%s targets=%016llx", b->ops->name,
+           dn_cdn_profile_name(profile),
+           (unsigned long long)XXH64(dest, strlen(dest), 0));
+  for (char *c = out; *c; c++)
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+      *c = '?';
+}
+
 static int start(dn_purger *p, size_t adopted, dn_error *err) {
   int rc = dn__purge_requeue(p, DN_OUTBOX_PENDING);
   if (rc == 0 && p->o.retry_failed)
@@ -284,8 +302,11 @@ int dn_purger_new(dn_purge_backend backend, const dn_purger_options *opts,
   if (p->o.outbox_dir && dn__purge_strdup(p->o.outbox_dir, &p->outbox_dir))
     rc = dn__error_set(err, DN_ENOMEM, 0, "out of memory");
   p->o.outbox_dir = p->outbox_dir;
+  char identity[DN__IDENTITY_MAX];
+  identity_of(&backend, p->o.profile, identity, sizeof identity);
   if (rc == 0)
-    rc = dn__ledger_open(p->outbox_dir, &p->ledger, &adopted, err);
+    rc = dn__ledger_open_as(p->outbox_dir, identity, p->o.adopt_any, &p->ledger,
+                            &adopted, err);
   if (rc == 0)
     rc = start(p, adopted, err);
   if (rc == 0 && p->owns_loop &&

@@ -214,8 +214,14 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
+static void destinations(void *self, char *out, size_t cap) {
+  if (cap)
+    out[0] = '\0';
+  dn__purge_url_destination(((akamai *)self)->url, out, cap);
+}
+
 static const dn_purger_ops akamai_ops = {
-    DN_PURGER_OPS_VERSION, "akamai", 0, targets, build, destroy};
+    DN_PURGER_OPS_VERSION, "akamai", 0, targets, build, destroy, destinations};
 
 static int credential_ok(const char *s) {
   if (!s || !*s || strlen(s) > 256)

@@ -60,8 +60,15 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
+static void destinations(void *self, char *out, size_t cap) {
+  if (cap)
+    out[0] = '\0';
+  dn__purge_url_destination(((cloudflare *)self)->url, out, cap);
+}
+
 static const dn_purger_ops cloudflare_ops = {
-    DN_PURGER_OPS_VERSION, "cloudflare", 0, targets, build, destroy};
+    DN_PURGER_OPS_VERSION, "cloudflare", 0, targets, build, destroy,
+    destinations};
 
 static int id_ok(const char *s) {
   if (!s || !*s)

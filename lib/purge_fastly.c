@@ -61,8 +61,14 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
+static void destinations(void *self, char *out, size_t cap) {
+  if (cap)
+    out[0] = '\0';
+  dn__purge_url_destination(((fastly *)self)->url, out, cap);
+}
+
 static const dn_purger_ops fastly_ops = {
-    DN_PURGER_OPS_VERSION, "fastly", 0, targets, build, destroy};
+    DN_PURGER_OPS_VERSION, "fastly", 0, targets, build, destroy, destinations};
 
 /* Service IDs are alphanumeric; anything else would change the path. */
 static int id_ok(const char *s) {

@@ -71,6 +71,9 @@ void dn__purge_req_reset(dn_purge_req *r);
 void dn__purge_req_redact(const dn_purge_req *r, char *text, size_t cap);
 /* "scheme://host[:port]" of url, without user info, path or query. */
 void dn__purge_url_label(const char *url, char *out, size_t cap);
+/* Appends " scheme://host[:port]/path" of url (no user info, no query) to
+ * the NUL-terminated text in out (cap bytes), truncating. */
+void dn__purge_url_destination(const char *url, char *out, size_t cap);
 
 /* Sets req's body to {"<field>":[k0,k1,...]} with as many keys from the
  * start of keys as fit in max_count (0 = any) and max_bytes (0 = any);
@@ -106,6 +109,11 @@ typedef struct dn__entry {
  * Returns 0, DN_EIO (reason in err) or DN_ENOMEM. */
 int dn__ledger_open(const char *dir, dn__ledger **out, size_t *adopted,
                     dn_error *err);
+/* The same, for a purger of `identity` (NULL: none written, any adopted):
+ * its file starts with a hello record naming it, and only files of the
+ * same identity are adopted, unless `any`. */
+int dn__ledger_open_as(const char *dir, const char *identity, int any,
+                       dn__ledger **out, size_t *adopted, dn_error *err);
 /* Closes the file (its entries stay for the next process) and frees. */
 void dn__ledger_close(dn__ledger *l);
 /* 1 when the ledger writes a file. */
@@ -146,6 +154,13 @@ void dn__entries_free(dn__vec *v);
 
 /* Appends the record lines for a put (and a fail when e has failed). */
 int dn__outbox_encode_entry(dn__buf *out, const dn__entry *e);
+/* Room for an identity, "backend=NAME profile=NAME targets=HEX16". */
+#define DN__IDENTITY_MAX 160
+/* Appends the "hello" record that opens a file: who writes it. */
+int dn__outbox_encode_hello(dn__buf *out, const char *identity);
+/* When data starts with a valid hello record, copies its identity into
+ * out and returns the record's length; else returns 0 with out "". */
+size_t dn__outbox_identity(const char *data, size_t len, char *out, size_t cap);
 /* Appends an "ack", "fail" or "retry" record for ids. */
 int dn__outbox_encode_ids(dn__buf *out, const char *op, const uint64_t *ids,
                           size_t n, unsigned attempts, const char *error);

@@ -12,7 +12,10 @@
  * its live entries need, it is rewritten (to a locked temporary file,
  * fdatasync'ed, renamed over it). At start the ledger adopts the files of
  * dead processes: it copies their live entries into its own file, syncs,
- * and only then removes them. One mutex guards all of it.
+ * and only then removes them. A file opens with a "hello" record naming
+ * the purger that writes it (backend, profile, a hash of the
+ * destinations); only files of the same identity are adopted, so a purge
+ * never goes to another configuration's CDN. One mutex guards all of it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +43,9 @@ struct dn__ledger {
   dn__vec entries; /* dn__entry *, by id */
   size_t file_bytes;
   size_t compact_at;
+  int any;       /* adopt files of any identity */
+  dn__buf hello; /* the record that opens the file; empty: none */
+  char identity[DN__IDENTITY_MAX];
 };
 
 static char *join(const char *dir, const char *name, const char *suffix) {
@@ -97,7 +103,8 @@ static int create_own(dn__ledger *l, dn_error *err) {
            r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
   char *tmp = NULL, *path = join(l->dir, l->base, ".log");
   int fd = path ? open_locked_tmp(l, &tmp) : -1;
-  if (fd >= 0 && rename(tmp, path) != 0) {
+  if (fd >= 0 && (dn__outbox_write_all(fd, l->hello.data, l->hello.len) ||
+                  rename(tmp, path) != 0)) {
     close(fd);
     unlink(tmp);
     fd = -1;
@@ -112,6 +119,7 @@ static int create_own(dn__ledger *l, dn_error *err) {
                          "cannot create an outbox file in %s: %s", l->dir,
                          strerror(e));
   l->fd = fd;
+  l->file_bytes = l->hello.len;
   dn__outbox_sync_dir(l->dir);
   return 0;
 }
@@ -142,6 +150,12 @@ static int adopt_file(dn__ledger *l, const char *name, size_t *adopted) {
       st.st_nlink == 0)
     goto out; /* alive, or adopted by someone else meanwhile */
   rc = dn__outbox_read_fd(fd, &data, &len);
+  char identity[DN__IDENTITY_MAX];
+  if (rc == 0 && !l->any) {
+    dn__outbox_identity(data, len, identity, sizeof identity);
+    if (strcmp(identity, l->identity) != 0)
+      goto out; /* another purger's: not ours to send */
+  }
   if (rc == 0)
     rc = dn__outbox_apply(&v, data, len, NULL);
   for (size_t i = 0; rc == 0 && i < v.len; i++) {
@@ -199,9 +213,22 @@ static int adopt_all(dn__ledger *l, size_t *adopted, dn_error *err) {
 
 int dn__ledger_open(const char *dir, dn__ledger **out, size_t *adopted,
                     dn_error *err) {
+  return dn__ledger_open_as(dir, NULL, 1, out, adopted, err);
+}
+
+int dn__ledger_open_as(const char *dir, const char *identity, int any,
+                       dn__ledger **out, size_t *adopted, dn_error *err) {
   dn__ledger *l = dn__calloc(1, sizeof *l);
   if (!l)
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
+  dn__buf_init(&l->hello, 0);
+  l->any = any || !identity;
+  snprintf(l->identity, sizeof l->identity, "%s", identity ? identity : "");
+  if (identity && dir && dn__outbox_encode_hello(&l->hello, l->identity)) {
+    dn__buf_free(&l->hello);
+    dn__free(l);
+    return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
+  }
   l->fd = -1;
   l->next_id = 1;
   l->compact_at = COMPACT_MIN;
@@ -209,6 +236,7 @@ int dn__ledger_open(const char *dir, dn__ledger **out, size_t *adopted,
   *adopted = 0;
   int rc = uv_mutex_init(&l->lock) ? DN_ENOMEM : 0;
   if (rc) {
+    dn__buf_free(&l->hello);
     dn__free(l);
     return dn__error_set(err, rc, 0, "cannot create a mutex");
   }
@@ -242,6 +270,7 @@ void dn__ledger_close(dn__ledger *l) {
     close(l->fd);
   }
   dn__entries_free(&l->entries);
+  dn__buf_free(&l->hello);
   dn__free(l->dir);
   uv_mutex_destroy(&l->lock);
   dn__free(l);
@@ -297,6 +326,8 @@ static void compact(dn__ledger *l) {
   dn__buf_init(&b, 0);
   char *tmp = NULL, *path = NULL;
   int fd = -1;
+  if (dn__buf_append(&b, l->hello.data, l->hello.len))
+    goto out;
   for (size_t i = 0; i < l->entries.len; i++)
     if (dn__outbox_encode_entry(&b, DN__VEC_AT(&l->entries, dn__entry *, i)))
       goto out;
@@ -345,9 +376,9 @@ int dn__ledger_ack(dn__ledger *l, const uint64_t *ids, size_t n) {
     forget(l, ids[i]);
   int rc = 0;
   if (l->fd >= 0 && l->entries.len == 0) {
-    /* Nothing is pending: the whole file is garbage. */
-    rc = ftruncate(l->fd, 0) == 0 ? 0 : DN_EIO;
-    l->file_bytes = 0;
+    /* Nothing is pending: all but the hello record is garbage. */
+    rc = ftruncate(l->fd, (off_t)l->hello.len) == 0 ? 0 : DN_EIO;
+    l->file_bytes = l->hello.len;
     l->compact_at = COMPACT_MIN;
   } else {
     rc = record_ids(l, "ack", ids, n, 0, NULL);

@@ -7,6 +7,9 @@
  *   {"op":"fail","ids":[7],"attempts":8,"error":"..."}
  *   {"op":"retry","ids":[7]}
  *   {"op":"ack","ids":[7]}
+ * A file starts with {"op":"hello","identity":"backend=... profile=...
+ * targets=..."}, naming the purger that writes it (files written before
+ * identities have none).
  * Replaying applies the records in order; the entries left are the purges
  * still pending or failed. A line whose checksum, JSON or fields do not
  * hold is skipped: a crash in the middle of a write leaves at most a torn
@@ -173,6 +176,11 @@ int dn__outbox_encode_ids(dn__buf *out, const char *op, const uint64_t *ids,
   return append_line(out, o);
 }
 
+int dn__outbox_encode_hello(dn__buf *out, const char *identity) {
+  return append_line(
+      out, json_pack("{s:s,s:s}", "op", "hello", "identity", identity));
+}
+
 /* ---- decoding ------------------------------------------------------------ */
 
 static int hexval(char c) {
@@ -274,7 +282,9 @@ static int apply_record(dn__vec *v, dn_slice text) {
   json_t *o = json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, NULL);
   const char *op = json_string_value(json_object_get(o, "op"));
   int rc = BAD;
-  if (op && strcmp(op, "put") == 0) {
+  if (op && strcmp(op, "hello") == 0) {
+    rc = json_is_string(json_object_get(o, "identity")) ? 0 : BAD;
+  } else if (op && strcmp(op, "put") == 0) {
     rc = apply_put(v, o);
   } else if (op && (strcmp(op, "ack") == 0 || strcmp(op, "fail") == 0 ||
                     strcmp(op, "retry") == 0)) {
@@ -311,6 +321,30 @@ int dn__outbox_apply(dn__vec *v, const char *data, size_t len,
   if (corrupt)
     *corrupt += bad;
   return 0;
+}
+
+size_t dn__outbox_identity(const char *data, size_t len, char *out,
+                           size_t cap) {
+  const char *nl = memchr(data, '\n', len);
+  dn_slice text;
+  size_t n = nl ? (size_t)(nl - data) : 0;
+  if (cap)
+    out[0] = '\0';
+  if (!nl || !line_ok(data, n, &text))
+    return 0;
+  json_t *o = json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, NULL);
+  const char *op = json_string_value(json_object_get(o, "op"));
+  const char *id = json_string_value(json_object_get(o, "identity"));
+  size_t idlen =
+      id ? json_string_length(o == NULL ? NULL : json_object_get(o, "identity"))
+         : 0;
+  int ok = op && id && strcmp(op, "hello") == 0 && idlen < cap;
+  for (size_t i = 0; ok && i < idlen; i++)
+    ok = (unsigned char)id[i] >= 0x20 && (unsigned char)id[i] <= 0x7e;
+  if (ok)
+    snprintf(out, cap, "%s", id);
+  json_decref(o);
+  return ok ? n + 1 : 0;
 }
 
 int dn__outbox_replay_buf(const char *data, size_t len, size_t *entries,
@@ -407,7 +441,7 @@ typedef struct scan_ctx {
 } scan_ctx;
 
 static int report_entries(scan_ctx *c, const char *name, long pid, int alive,
-                          const dn__vec *v) {
+                          const char *identity, const dn__vec *v) {
   for (size_t i = 0; i < v->len && !c->stop; i++) {
     const dn__entry *e = DN__VEC_AT(v, dn__entry *, i);
     dn_slice *tags = NULL, *uris = NULL;
@@ -421,7 +455,8 @@ static int report_entries(scan_ctx *c, const char *name, long pid, int alive,
                            e->state,    e->created_ms,
                            e->attempts, e->error,
                            tags,        dn__strlist_count(&e->tags),
-                           uris,        dn__strlist_count(&e->uris)};
+                           uris,        dn__strlist_count(&e->uris),
+                           identity};
     c->stop = c->fn(c->ud, &out);
     dn__free(tags);
     dn__free(uris);
@@ -445,11 +480,14 @@ static int scan_file(scan_ctx *c, const char *dir, const char *name, long pid) {
     return 0;
   dn__vec v;
   dn__vec_init(&v, sizeof(dn__entry *));
-  if (rc == 0)
+  char identity[DN__IDENTITY_MAX];
+  if (rc == 0) {
+    dn__outbox_identity(data, len, identity, sizeof identity);
     rc = dn__outbox_apply(&v, data, len, &c->corrupt);
+  }
   dn__free(data);
   if (rc == 0)
-    rc = report_entries(c, name, pid, alive, &v);
+    rc = report_entries(c, name, pid, alive, identity, &v);
   dn__entries_free(&v);
   return rc;
 }
@@ -482,10 +520,12 @@ int dn_outbox_scan(const char *dir,
 
 /* Rewrites a locked orphan file keeping only the pending entries. */
 static int keep_pending(const char *dir, const char *path, dn__vec *v,
-                        size_t *dropped) {
+                        const char *data, size_t len, size_t *dropped) {
   dn__buf out;
   dn__buf_init(&out, 0);
-  int rc = 0;
+  char identity[DN__IDENTITY_MAX];
+  size_t hello = dn__outbox_identity(data, len, identity, sizeof identity);
+  int rc = dn__buf_append(&out, data, hello) ? DN_ENOMEM : 0;
   for (size_t i = 0; rc == 0 && i < v->len; i++) {
     dn__entry *e = DN__VEC_AT(v, dn__entry *, i);
     if (e->state == DN_OUTBOX_FAILED)
@@ -530,7 +570,7 @@ static int drop_file(const char *dir, const char *name, int what,
     *dropped += v.len;
     rc = unlink(path) == 0 ? 0 : DN_EIO;
   } else if (rc == 0) {
-    rc = keep_pending(dir, path, &v, dropped);
+    rc = keep_pending(dir, path, &v, data, len, dropped);
   }
   dn__entries_free(&v);
 out:

@@ -277,6 +277,21 @@ void dn__purge_url_label(const char *url, char *out, size_t cap) {
   curl_url_cleanup(u);
 }
 
+void dn__purge_url_destination(const char *url, char *out, size_t cap) {
+  char label[300], *path = NULL;
+  size_t len = strnlen(out, cap);
+  CURLU *u = curl_url();
+  dn__purge_url_label(url, label, sizeof label);
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+    path = NULL;
+  if (len < cap)
+    snprintf(out + len, cap - len, "%s%s%s", len ? " " : "", label,
+             path ? path : "");
+  curl_free(path);
+  curl_url_cleanup(u);
+}
+
 int dn__purge_check_url(const char *what, const char *s, dn_error *err) {
   if (!s || !*s)
     return dn__error_set(err, DN_ECONFIG, 0, "%s: empty URL", what);

@@ -66,8 +66,16 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
+static void destinations(void *self, char *out, size_t cap) {
+  varnish *v = self;
+  if (cap)
+    out[0] = '\0';
+  for (size_t i = 0; i < v->n; i++)
+    dn__purge_url_destination(v->urls[i], out, cap);
+}
+
 static const dn_purger_ops varnish_ops = {
-    DN_PURGER_OPS_VERSION, "varnish", 0, targets, build, destroy};
+    DN_PURGER_OPS_VERSION, "varnish", 0, targets, build, destroy, destinations};
 
 int dn_purge_backend_varnish(const dn_purge_varnish_options *o,
                              dn_purge_backend *out, dn_error *err) {

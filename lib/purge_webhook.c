@@ -83,12 +83,21 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
   return rc;
 }
 
+static void destinations(void *self, char *out, size_t cap) {
+  webhook *w = self;
+  if (cap)
+    out[0] = '\0';
+  for (size_t i = 0; i < w->n; i++)
+    dn__purge_url_destination(w->urls[i], out, cap);
+}
+
 static const dn_purger_ops webhook_ops = {DN_PURGER_OPS_VERSION,
                                           "webhook",
                                           DN_PURGER_SEND_WITHOUT_KEYS,
                                           targets,
                                           build,
-                                          destroy};
+                                          destroy,
+                                          destinations};
 
 /* Splits "Name: value" into two owned strings. */
 static int split_header(const char *h, char **name, char **value,

@@ -72,7 +72,7 @@ DN_EXTERN int dn_purge_req_set_body(dn_purge_req *req, const void *body,
 
 /* ---- the backend interface ---------------------------------------------- */
 
-#define DN_PURGER_OPS_VERSION 1
+#define DN_PURGER_OPS_VERSION 2
 
 /* dn_purger_ops.flags */
 /* Call build even when a batch has no purge keys (the profile emits no tag
@@ -115,6 +115,12 @@ typedef struct dn_purger_ops {
                size_t *used);
   /* Frees self. */
   void (*destroy)(void *self);
+  /* Version 2; may be NULL. Writes where the purges go, without any
+   * credential (URLs without user info or query, so with the service,
+   * zone or network in their path), into out (cap bytes, NUL-terminated).
+   * With the backend's name and the profile it identifies the purger's
+   * outbox files: a purger adopts only files of the same identity. */
+  void (*destinations)(void *self, char *out, size_t cap);
 } dn_purger_ops;
 
 /* A backend: its table and its state. A value type. */
@@ -287,6 +293,10 @@ typedef struct dn_purger_options {
    * system's CSPRNG (OpenSSL RAND_bytes). */
   int (*random)(void *ud, void *buf, size_t n);
   void *random_ud;
+  /* On start, adopt the outbox files of dead processes whatever purger
+   * wrote them (by default only files of the same backend, profile and
+   * destinations, see dn_outbox_entry.identity, are adopted). */
+  int adopt_any;
 } dn_purger_options;
 
 /* Fills opts with the defaults (profile DN_CDN_NONE, own thread, no
@@ -400,6 +410,10 @@ typedef struct dn_outbox_entry {
   size_t ntags;
   const dn_slice *uris;
   size_t nuris;
+  /* Who wrote the file: "backend=NAME profile=NAME targets=HEX16" (a hash
+   * of the destinations, never a credential), or "" for a file written
+   * before identities (adopted only with dn_purger_options.adopt_any). */
+  const char *identity;
 } dn_outbox_entry;
 
 /* Calls fn for every live entry of every outbox file in dir, without

@@ -640,8 +640,8 @@ static int custom_build(void *self, const dn_purge_batch *b, dn_purge_req *r,
 static void custom_destroy(void *self) { ((custom *)self)->destroyed = 1; }
 
 static const dn_purger_ops custom_ops = {
-    DN_PURGER_OPS_VERSION, "custom",     0,
-    custom_targets,        custom_build, custom_destroy};
+    DN_PURGER_OPS_VERSION, "custom",       0,   custom_targets,
+    custom_build,          custom_destroy, NULL};
 
 static void custom_backend(void **state) {
   (void)state;

@@ -53,6 +53,7 @@ fresh
 out=$("$DONUT" outbox)
 expect_in "$out" "outbox-999999-0a0b0c0d.log:1 pending"
 expect_in "$out" "owner=999999 (gone)"
+expect_in "$out" "purger: unknown" # written before outbox identities
 expect_in "$out" "tags: weather city-tokyo"
 expect_in "$out" "uri: app://self/weather?city=tokyo"
 expect_in "$out" "outbox-999999-0a0b0c0d.log:2 failed"
@@ -69,6 +70,7 @@ assert e[1]["state"] == "pending" and e[1]["tags"] == ["weather", "city-tokyo"]
 assert e[1]["uris"] == ["app://self/weather?city=tokyo"]
 assert e[2]["state"] == "failed" and e[2]["attempts"] == 8
 assert e[2]["owner_pid"] == 999999 and e[2]["owner_running"] is False
+assert e[1]["identity"] == "unknown", e[1]
 PY
 
 echo "== retry without a purger"
@@ -78,9 +80,16 @@ set -e
 [ $rc -eq 1 ] || fail "retry without a purger: exit $rc"
 expect_in "$out" "no purger is configured"
 
-echo "== retry through Varnish's purge API (the recorder)"
+echo "== a file that names no purger is taken over only with --any"
 reset
 out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" "$DONUT" outbox retry)
+expect_in "$out" "varnish: 0 entries taken over, 0 batches delivered, 0 failed"
+out=$("$DONUT" outbox)
+expect_in "$out" "1 pending, 1 failed"
+
+echo "== retry through Varnish's purge API (the recorder)"
+reset
+out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" "$DONUT" outbox retry --any)
 expect_in "$out" "varnish: 2 entries taken over, 1 batches delivered, 0 failed"
 got=$(ctl "$url/__recorder/requests?wait=1&timeout_ms=10000")
 expect_in "$got" "PURGE / HTTP/1.1"
@@ -95,7 +104,7 @@ fresh
 respond '{"status":503,"body":"down"}'
 set +e
 out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" DONUT_PURGE_MAX_ATTEMPTS=2 \
-  DONUT_PURGE_BACKOFF_MS=10 "$DONUT" outbox retry 2>&1); rc=$?
+  DONUT_PURGE_BACKOFF_MS=10 "$DONUT" outbox retry --any 2>&1); rc=$?
 set -e
 [ $rc -eq 1 ] || fail "failing retry: exit $rc"
 expect_in "$out" "HTTP 503: down"
@@ -108,7 +117,7 @@ respond '{"status":401,"body":"bad token SECRET-cli-0123456789"}'
 set +e
 out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=SECRET-cli-0123456789 \
   DONUT_FASTLY_SERVICE=svc1 DONUT_FASTLY_API_URL="$url" \
-  "$DONUT" outbox retry 2>&1); rc=$?
+  "$DONUT" outbox retry --any 2>&1); rc=$?
 set -e
 [ $rc -eq 1 ] || fail "rejected retry: exit $rc"
 expect_in "$out" "HTTP 401"
@@ -157,6 +166,29 @@ expect_not_in "$out" "tok-secret-123"
 out=$(DONUT_OUTBOX="$tmp/outbox-cdn" "$DONUT" outbox)
 expect_in "$out" "failed"
 expect_in "$out" "tags: weather"
+expect_in "$out" "purger: backend=fastly profile="
+expect_not_in "$out" "tok-secret-123"
+if grep -rq "tok-secret-123" "$tmp/outbox-cdn"; then fail "token in the outbox"; fi
+
+echo "== another configuration's outbox is not taken over"
+reset
+out=$(DONUT_CDN=varnish DONUT_PURGE_URLS="$url/" DONUT_OUTBOX="$tmp/outbox-cdn" \
+  "$DONUT" outbox retry)
+expect_in "$out" "varnish: 0 entries taken over"
+out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=tok-secret-123 DONUT_FASTLY_SERVICE=OTHER \
+  DONUT_FASTLY_API_URL="$url" DONUT_OUTBOX="$tmp/outbox-cdn" \
+  "$DONUT" outbox retry)
+expect_in "$out" "fastly: 0 entries taken over"
+out=$(DONUT_OUTBOX="$tmp/outbox-cdn" "$DONUT" outbox)
+expect_in "$out" "0 pending, 1 failed"
+# The same backend, profile and destination (a different token) takes it.
+set +e
+out=$(DONUT_CDN=fastly DONUT_FASTLY_TOKEN=tok-other-456 DONUT_FASTLY_SERVICE=SVC1 \
+  DONUT_FASTLY_API_URL="http://127.0.0.1:9" DONUT_PURGE_MAX_ATTEMPTS=1 \
+  DONUT_OUTBOX="$tmp/outbox-cdn" "$DONUT" outbox retry 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "retry into a closed port: exit $rc, expected 1"
+expect_in "$out" "fastly: 1 entries taken over, 0 batches delivered, 1 failed"
 
 echo "== --cdn-only with no CDN configured"
 set +e

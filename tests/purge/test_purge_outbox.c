@@ -51,6 +51,7 @@ typedef struct seen {
   char error[256];
   unsigned attempts;
   long pid;
+  char identity[200];
 } seen;
 
 static int on_entry(void *ud, const dn_outbox_entry *e) {
@@ -60,6 +61,7 @@ static int on_entry(void *ud, const dn_outbox_entry *e) {
   s->failed += e->state == DN_OUTBOX_FAILED;
   s->alive += e->owner_alive;
   s->pid = e->owner_pid;
+  snprintf(s->identity, sizeof s->identity, "%s", e->identity);
   if (e->state == DN_OUTBOX_FAILED) {
     snprintf(s->error, sizeof s->error, "%s", e->error);
     s->attempts = e->attempts;
@@ -336,6 +338,84 @@ static void queued_kept_on_free(void **state) {
   remove_dir(dir);
 }
 
+/* An outbox file names the purger that wrote it (backend, profile, a hash
+ * of the destinations); a purger adopts only files of its own identity,
+ * or any file with adopt_any. Files without a name are "unknown". */
+static void adopts_only_its_own(void **state) {
+  (void)state;
+  char dir[64];
+  make_dir(dir, sizeof dir);
+  fx f;
+  fx_init(&f);
+  dn_purger_options o;
+  fx_options(&f, &o, DN_CDN_GENERIC);
+  o.outbox_dir = dir;
+  o.window_ms = 60000;
+  fx_start(&f, webhook_at("http://user:pw@127.0.0.1:9/hook?k=v"), &o);
+  const char *t[] = {"elsewhere"};
+  fx_purge(&f, t, 1);
+  dn_purger_free(f.p);
+  f.p = NULL;
+  seen s = scan(dir, NULL);
+  assert_int_equal(s.pending, 1);
+  assert_non_null(strstr(s.identity, "backend=webhook profile="));
+  assert_non_null(strstr(s.identity, " targets="));
+  assert_null(strstr(s.identity, "pw"));
+  /* Another destination, or another profile: left alone. */
+  o.window_ms = 20;
+  fx_start(&f, webhook_at(f.rec.url), &o);
+  assert_int_equal(dn_purger_drain(f.p, 30000), 0);
+  dn_purger_stats st;
+  dn_purger_stats_get(f.p, &st);
+  assert_int_equal(st.replayed, 0);
+  dn_purger_free(f.p);
+  fx_options(&f, &o, DN_CDN_FASTLY);
+  o.outbox_dir = dir;
+  fx_start(&f, webhook_at("http://user:pw@127.0.0.1:9/hook?k=v"), &o);
+  dn_purger_stats_get(f.p, &st);
+  assert_int_equal(st.replayed, 0);
+  dn_purger_free(f.p);
+  assert_int_equal(scan(dir, NULL).pending, 1);
+  /* The same purger (other credentials, query) takes it over. */
+  fx_options(&f, &o, DN_CDN_GENERIC);
+  o.outbox_dir = dir;
+  o.max_attempts = 1;
+  fx_start(&f, webhook_at("http://127.0.0.1:9/hook?k=other"), &o);
+  dn_purger_stats_get(f.p, &st);
+  assert_int_equal(st.replayed, 1);
+  dn_purger_free(f.p);
+  /* A file without identity is adopted only with adopt_any. */
+  remove_dir(dir);
+  make_dir(dir, sizeof dir);
+  dn__ledger *l;
+  size_t adopted;
+  const char *u[] = {"unnamed"};
+  dn__strlist tags = list_of(u, 1), none = list_of(NULL, 0);
+  uint64_t id;
+  assert_int_equal(dn__ledger_open(dir, &l, &adopted, NULL), 0);
+  assert_int_equal(dn__ledger_put(l, &tags, &none, 1000, NULL, 0, &id), 0);
+  dn__ledger_close(l);
+  assert_string_equal(scan(dir, NULL).identity, "");
+  o.max_attempts = 0;
+  fx_start(&f, webhook_at(f.rec.url), &o);
+  dn_purger_stats_get(f.p, &st);
+  assert_int_equal(st.replayed, 0);
+  dn_purger_free(f.p);
+  o.adopt_any = 1;
+  fx_start(&f, webhook_at(f.rec.url), &o);
+  assert_int_equal(dn_purger_drain(f.p, 30000), 0);
+  dn_purger_stats_get(f.p, &st);
+  assert_int_equal(st.replayed, 1);
+  assert_int_equal(st.delivered, 1);
+  char **raw = fx_requests(&f, 1);
+  assert_non_null(strstr(raw[0], "\"unnamed\""));
+  dn_test_recorder_free(raw, 1);
+  fx_done(&f);
+  dn__strlist_free(&tags);
+  dn__strlist_free(&none);
+  remove_dir(dir);
+}
+
 /* The child purges into a recorder that never answers and is killed with
  * SIGKILL; a new purger on the same outbox delivers the purge. */
 static void survives_kill_9(void **state) {
@@ -381,6 +461,7 @@ static void survives_kill_9(void **state) {
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_GENERIC);
   o.outbox_dir = dir;
+  o.adopt_any = 1; /* the child's recorder is another destination */
   fx_start(&f, webhook_at(f.rec.url), &o);
   assert_int_equal(fx_wait_reports(&f, 1), 1);
   assert_true(f.reports[0].delivered);
@@ -450,7 +531,13 @@ static void compacts_when_acknowledged(void **state) {
       continue;
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_size, 0);
+    /* Only the hello record naming the purger is left. */
+    FILE *fp = fopen(path, "r");
+    char line[512];
+    assert_non_null(fgets(line, sizeof line, fp));
+    assert_non_null(strstr(line, "{\"op\":\"hello\",\"identity\":"));
+    assert_int_equal(st.st_size, (off_t)strlen(line));
+    fclose(fp);
     files++;
   }
   closedir(d);
@@ -627,6 +714,7 @@ int main(void) {
       cmocka_unit_test(torn_and_corrupt_records),
       cmocka_unit_test(adopts_after_restart),
       cmocka_unit_test(queued_kept_on_free),
+      cmocka_unit_test(adopts_only_its_own),
       cmocka_unit_test(survives_kill_9),
       cmocka_unit_test(durable_before_return),
       cmocka_unit_test(compacts_when_acknowledged),
