@@ -44,6 +44,7 @@ struct dn__ledger {
   size_t file_bytes;
   size_t compact_at;
   int any;       /* adopt files of any identity */
+  int torn;      /* a failed write left a fragment: start with a newline */
   dn__buf hello; /* the record that opens the file; empty: none */
   char identity[DN__IDENTITY_MAX];
 };
@@ -124,13 +125,25 @@ static int create_own(dn__ledger *l, dn_error *err) {
   return 0;
 }
 
+/* Appends b. A write that fails part-way is cut off again, so its
+ * fragment cannot glue onto the next record; when even that fails, the
+ * next append starts with a newline, which ends the fragment as one bad
+ * line. */
 static int append(dn__ledger *l, const dn__buf *b, int sync) {
   if (l->fd < 0 || b->len == 0)
     return 0;
-  if (dn__outbox_write_all(l->fd, b->data, b->len) ||
-      (sync && fdatasync(l->fd) != 0))
+  if (l->torn && dn__outbox_write_all(l->fd, "\n", 1) == 0) {
+    l->torn = 0;
+    l->file_bytes++;
+  }
+  if (l->torn || dn__outbox_write_all(l->fd, b->data, b->len)) {
+    if (l->torn || ftruncate(l->fd, (off_t)l->file_bytes) != 0)
+      l->torn = 1;
     return DN_EIO;
+  }
   l->file_bytes += b->len;
+  if (sync && fdatasync(l->fd) != 0)
+    return DN_EIO;
   return 0;
 }
 
@@ -347,6 +360,7 @@ static void compact(dn__ledger *l) {
   l->fd = fd;
   fd = -1;
   l->file_bytes = b.len;
+  l->torn = 0;
 out:
   l->compact_at = (b.len * 2 > COMPACT_MIN ? b.len * 2 : COMPACT_MIN);
   if (l->compact_at <= l->file_bytes)
@@ -379,6 +393,7 @@ int dn__ledger_ack(dn__ledger *l, const uint64_t *ids, size_t n) {
     /* Nothing is pending: all but the hello record is garbage. */
     rc = ftruncate(l->fd, (off_t)l->hello.len) == 0 ? 0 : DN_EIO;
     l->file_bytes = l->hello.len;
+    l->torn = rc != 0;
     l->compact_at = COMPACT_MIN;
   } else {
     rc = record_ids(l, "ack", ids, n, 0, NULL);

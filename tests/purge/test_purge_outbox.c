@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +141,56 @@ static void ledger_states(void **state) {
   dn__strlist_free(&b);
   dn__strlist_free(&c);
   dn__strlist_free(&ua);
+  dn__strlist_free(&none);
+  remove_dir(dir);
+}
+
+/* A write that fails part-way (here: the file size limit, as a full disk
+ * would) is cut off again, so the next synced put is whole on replay. */
+static void failed_write_leaves_no_fragment(void **state) {
+  (void)state;
+  char dir[64];
+  make_dir(dir, sizeof dir);
+  dn__ledger *l;
+  size_t adopted;
+  assert_int_equal(dn__ledger_open(dir, &l, &adopted, NULL), 0);
+  const char *ta[] = {"tag-a"}, *tc[] = {"tag-c"};
+  const char *tb[] = {"tag-b-with-a-long-name-xxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+  dn__strlist a = list_of(ta, 1), b = list_of(tb, 1), c = list_of(tc, 1);
+  dn__strlist none = list_of(NULL, 0);
+  uint64_t id;
+  assert_int_equal(dn__ledger_put(l, &a, &none, 1000, NULL, 0, &id), 0);
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  char path[512] = "";
+  while ((de = readdir(d)) != NULL)
+    if (de->d_name[0] != '.')
+      snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+  closedir(d);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit rl, small;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+  small.rlim_cur = (rlim_t)st.st_size + 40;
+  small.rlim_max = rl.rlim_max;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+  int rc = dn__ledger_put(l, &b, &none, 2000, NULL, 0, &id);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+  signal(SIGXFSZ, old);
+  assert_int_equal(rc, DN_EIO);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(dn__ledger_put(l, &c, &none, 3000, NULL, 0, &id), 0);
+  size_t corrupt = 0;
+  seen s = scan(dir, &corrupt);
+  assert_int_equal(corrupt, 0);
+  assert_non_null(strstr(s.tags, "tag-a "));
+  assert_non_null(strstr(s.tags, "tag-c "));
+  assert_int_equal(s.n, 2);
+  dn__ledger_close(l);
+  dn__strlist_free(&a);
+  dn__strlist_free(&b);
+  dn__strlist_free(&c);
   dn__strlist_free(&none);
   remove_dir(dir);
 }
@@ -711,6 +762,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ledger_states),
       cmocka_unit_test(record_format),
+      cmocka_unit_test(failed_write_leaves_no_fragment),
       cmocka_unit_test(torn_and_corrupt_records),
       cmocka_unit_test(adopts_after_restart),
       cmocka_unit_test(queued_kept_on_free),
