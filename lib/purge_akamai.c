@@ -210,6 +210,12 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
     rc = sign(a, b, req, auth);
   if (rc == 0)
     rc = dn_purge_req_add_secret_header(req, "Authorization", auth);
+  if (rc == 0)
+    rc = dn_purge_req_add_secret(req, a->client_token);
+  if (rc == 0)
+    rc = dn_purge_req_add_secret(req, a->access_token);
+  if (rc == 0)
+    rc = dn_purge_req_add_secret(req, a->client_secret);
   OPENSSL_cleanse(auth, sizeof auth);
   return rc;
 }

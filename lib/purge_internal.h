@@ -62,12 +62,15 @@ struct dn_purge_req {
   char *body;
   size_t body_len;
   int has_body;
+  dn__vec secrets; /* char *: more text to redact (not sent) */
 };
 
 void dn__purge_req_init(dn_purge_req *r);
 void dn__purge_req_reset(dn_purge_req *r);
-/* Replaces every secret header value found in text (NUL-terminated, at
- * most cap bytes with the NUL) by "(redacted)". */
+/* Replaces every secret found in text (NUL-terminated, at most cap bytes
+ * with the NUL) by "(redacted)": secret header values, each of their
+ * whitespace-separated words of 8 bytes or more (the token of "Bearer
+ * <token>"), and the strings given to dn_purge_req_add_secret. */
 void dn__purge_req_redact(const dn_purge_req *r, char *text, size_t cap);
 /* "scheme://host[:port]" of url, without user info, path or query. */
 void dn__purge_url_label(const char *url, char *out, size_t cap);

@@ -500,8 +500,10 @@ static int classify(dn_purger *p, dn__job *j, CURLcode res) {
   if (res == CURLE_OK && j->status >= 200 && j->status < 300)
     return 1;
   if (res == CURLE_OK) {
-    char ex[160];
+    /* Redacted whole, then cut: a cut secret would no longer match. */
+    char ex[DN__BODY_KEEP + 1];
     excerpt(j->body, j->body_len, ex, sizeof ex);
+    dn__purge_req_redact(&j->req, ex, sizeof ex);
     snprintf(j->error, sizeof j->error, "%.32s %.100s: HTTP %d%s%.96s", name,
              j->label, j->status, *ex ? ": " : "", ex);
   } else {

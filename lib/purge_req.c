@@ -139,6 +139,7 @@ void dn__strlist_move(dn__strlist *dst, dn__strlist *src) {
 void dn__purge_req_init(dn_purge_req *r) {
   memset(r, 0, sizeof *r);
   dn__vec_init(&r->fields, sizeof(dn__field));
+  dn__vec_init(&r->secrets, sizeof(char *));
 }
 
 void dn__purge_req_reset(dn_purge_req *r) {
@@ -150,6 +151,12 @@ void dn__purge_req_reset(dn_purge_req *r) {
     dn__free(f->value);
   }
   dn__vec_free(&r->fields);
+  for (size_t i = 0; i < r->secrets.len; i++) {
+    char *s = DN__VEC_AT(&r->secrets, char *, i);
+    OPENSSL_cleanse(s, strlen(s));
+    dn__free(s);
+  }
+  dn__vec_free(&r->secrets);
   dn__free(r->url);
   dn__free(r->body);
   dn__purge_req_init(r);
@@ -182,6 +189,38 @@ int dn_purge_req_set_url(dn_purge_req *req, const char *url) {
   return 0;
 }
 
+static int add_secret(dn_purge_req *req, const char *s, size_t len) {
+  if (len < 4)
+    return 0; /* too short to be a credential worth hiding */
+  if (dn__vec_reserve(&req->secrets, req->secrets.len + 1))
+    return DN_ENOMEM;
+  char *copy = dn__strndup(s, len);
+  if (!copy)
+    return DN_ENOMEM;
+  *(char **)dn__vec_push(&req->secrets) = copy;
+  return 0;
+}
+
+int dn_purge_req_add_secret(dn_purge_req *req, const char *secret) {
+  if (!req || !secret)
+    return DN_EINVAL;
+  return add_secret(req, secret, strlen(secret));
+}
+
+/* Registers the words of a secret value ("Bearer <token>": the token), so
+ * a server that echoes only the token is redacted too. */
+static int add_secret_words(dn_purge_req *req, const char *v) {
+  int rc = 0;
+  while (rc == 0 && *v) {
+    size_t skip = strspn(v, " \t"), len = strcspn(v + skip, " \t");
+    v += skip;
+    if (len >= 8)
+      rc = add_secret(req, v, len);
+    v += len;
+  }
+  return rc;
+}
+
 static int add_field(dn_purge_req *req, const char *name, const char *value,
                      int secret) {
   if (!req || !name || !value)
@@ -192,10 +231,18 @@ static int add_field(dn_purge_req *req, const char *name, const char *value,
     return DN_EHEADER;
   if (dn__vec_reserve(&req->fields, req->fields.len + 1))
     return DN_ENOMEM;
+  size_t nsecrets = req->secrets.len;
+  if (secret && add_secret_words(req, value)) {
+    while (req->secrets.len > nsecrets)
+      dn__free(DN__VEC_AT(&req->secrets, char *, --req->secrets.len));
+    return DN_ENOMEM;
+  }
   char *n = dn__strndup(name, nl), *v = dn__strndup(value, vl);
   if (!n || !v) {
     dn__free(n);
     dn__free(v);
+    while (req->secrets.len > nsecrets)
+      dn__free(DN__VEC_AT(&req->secrets, char *, --req->secrets.len));
     return DN_ENOMEM;
   }
   dn__field *f = dn__vec_push(&req->fields);
@@ -255,6 +302,8 @@ void dn__purge_req_redact(const dn_purge_req *r, char *text, size_t cap) {
     if (f->secret)
       redact_one(text, cap, f->value);
   }
+  for (size_t i = 0; i < r->secrets.len; i++)
+    redact_one(text, cap, DN__VEC_AT(&r->secrets, char *, i));
 }
 
 void dn__purge_url_label(const char *url, char *out, size_t cap) {

@@ -62,10 +62,17 @@ DN_EXTERN int dn_purge_req_set_url(dn_purge_req *req, const char *url);
 DN_EXTERN int dn_purge_req_add_header(dn_purge_req *req, const char *name,
                                       const char *value);
 /* Adds a header field whose value is a credential. It is sent like any
- * other field and never logged or reported. */
+ * other field and never logged or reported: neither the whole value nor
+ * any of its whitespace-separated words of 8 bytes or more. */
 DN_EXTERN int dn_purge_req_add_secret_header(dn_purge_req *req,
                                              const char *name,
                                              const char *value);
+/* A credential the request carries other than as a whole secret header
+ * value (a token inside a field or the body, a signing key): it is not
+ * sent, only replaced by "(redacted)" wherever the purger reports or logs
+ * text, such as a response body that echoes it. Strings shorter than 4
+ * bytes are ignored. */
+DN_EXTERN int dn_purge_req_add_secret(dn_purge_req *req, const char *secret);
 /* The body (len bytes, copied). Without one the request has no body. */
 DN_EXTERN int dn_purge_req_set_body(dn_purge_req *req, const void *body,
                                     size_t len);

@@ -329,6 +329,69 @@ static void credentials_never_leak(void **state) {
   fx_done(&f);
 }
 
+/* A server that echoes the bare token (Cloudflare sends "Bearer <token>")
+ * or Akamai's client and access tokens is redacted too, also when the
+ * token sits where the excerpt of the body is cut. */
+static void echoed_tokens_never_leak(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  assert_int_equal(
+      dn_test_recorder_script(
+          &f.rec,
+          "[{\"status\":503,\"body\":\"" /* the token straddles the cut */
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxx"
+          " SuperSecretCfToken123\"},"
+          "{\"status\":403,\"body\":\"bad token SuperSecretCfToken123\"}]"),
+      0);
+  dn_purge_cloudflare_options co = {"SuperSecretCfToken123", "abc123",
+                                    f.rec.url, 0};
+  dn_purge_backend b;
+  assert_int_equal(dn_purge_backend_cloudflare(&co, &b, NULL), 0);
+  dn_purger_options o;
+  fx_options(&f, &o, DN_CDN_CLOUDFLARE);
+  fx_start(&f, b, &o);
+  fx_purge(&f, two_tags, 2);
+  assert_int_equal(fx_wait_reports(&f, 1), 1);
+  assert_false(f.reports[0].delivered);
+  assert_true(contains(f.reports[0].error, "HTTP 403"));
+  assert_true(contains(f.reports[0].error, "(redacted)"));
+  assert_false(contains(f.reports[0].error, "SuperSecret"));
+  assert_int_equal(f.nretries, 1);
+  assert_false(contains(f.retries[0].reason, "SuperSecret"));
+  assert_false(contains(f.logs, "SuperSecret"));
+  fx_done(&f);
+
+  fx_init(&f);
+  assert_int_equal(
+      dn_test_recorder_script(
+          &f.rec, "[{\"status\":400,\"body\":\"client akab-client-0123456789"
+                  " access akab-access-0123456789 key SecretKey0123456789\"}]"),
+      0);
+  dn_purge_akamai_options ao = {"akab-host.luna.akamaiapis.net",
+                                "akab-client-0123456789",
+                                "SecretKey0123456789",
+                                "akab-access-0123456789",
+                                0,
+                                NULL,
+                                0,
+                                f.rec.url,
+                                0};
+  assert_int_equal(dn_purge_backend_akamai(&ao, &b, NULL), 0);
+  fx_options(&f, &o, DN_CDN_AKAMAI);
+  fx_start(&f, b, &o);
+  fx_purge(&f, two_tags, 2);
+  assert_int_equal(fx_wait_reports(&f, 1), 1);
+  assert_false(f.reports[0].delivered);
+  assert_true(contains(f.reports[0].error, "HTTP 400"));
+  assert_false(contains(f.reports[0].error, "akab-client-0123456789"));
+  assert_false(contains(f.reports[0].error, "akab-access-0123456789"));
+  assert_false(contains(f.reports[0].error, "SecretKey0123456789"));
+  assert_false(contains(f.logs, "0123456789"));
+  fx_done(&f);
+}
+
 /* ---- queueing ------------------------------------------------------------ */
 
 static void rejects_bad_input(void **state) {
@@ -410,6 +473,7 @@ int main(void) {
       cmocka_unit_test(exhausted_then_retried),
       cmocka_unit_test(rejected_without_retry),
       cmocka_unit_test(credentials_never_leak),
+      cmocka_unit_test(echoed_tokens_never_leak),
       cmocka_unit_test(rejects_bad_input),
       cmocka_unit_test(drain_times_out),
       cmocka_unit_test(one_request_at_a_time),
