@@ -12,9 +12,10 @@
  * At most max_inflight jobs run at once; the others wait in a FIFO. A job that
  * fails with a 5xx, 429, 408, a timeout or a transport error waits (Retry-After
  * when the response has one, else exponential backoff with jitter) and is
- * rebuilt, so a signature is always fresh. When all of a batch's jobs are
- * settled, its ledger entries are acknowledged or marked failed and the report
- * callback runs.
+ * rebuilt; every request is built (and signed) right before it is sent, so
+ * a signature is always fresh, even after a wait for a request slot. When all
+ * of a batch's jobs are settled, its ledger entries are acknowledged or marked
+ * failed and the report callback runs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -286,6 +287,10 @@ static void plan_target(dn__batch *b, size_t t) {
       settle_job(j, 0);
       return;
     }
+    /* Built only to size it: start_job builds (and signs) it again right
+     * before it goes out, however long it waits in the queue. */
+    dn__purge_req_reset(&j->req);
+    j->have_req = 0;
     ready_push(b->p, j);
     pos += j->count;
   } while (pos < b->nkeys);

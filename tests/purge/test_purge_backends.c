@@ -357,6 +357,39 @@ static void akamai_exact_signature(void **state) {
   fx_done(&f);
 }
 
+/* A request that waits for a slot is signed when it goes out, not when
+ * its batch was planned: Akamai refuses timestamps more than 30 s off. */
+static void akamai_signs_when_sent(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  f.now = 1700000000000ull; /* 2023-11-14 22:13:20 UTC */
+  assert_int_equal(dn_test_recorder_script(&f.rec, "[{\"delay_ms\":1000}]"), 0);
+  dn_purger_options o;
+  fx_options(&f, &o, DN_CDN_AKAMAI);
+  o.max_inflight = 1;
+  fx_start(&f, akamai_backend(&f, 200), &o);
+  char **tags = make_tags("product", 30, 20);
+  purge_many(&f, tags, 30);
+  struct timespec pause = {0, 300 * 1000000L};
+  nanosleep(&pause, NULL); /* the first request is out, the rest wait */
+  f.now += 120000;         /* two minutes later */
+  assert_int_equal(dn_purger_drain(f.p, 60000), 0);
+  dn_purger_stats st;
+  dn_purger_stats_get(f.p, &st);
+  assert_true(st.requests >= 3);
+  char **raw = fx_requests(&f, (int)st.requests);
+  for (uint64_t i = 0; i < st.requests; i++) {
+    char got[1024];
+    assert_int_equal(header_of(raw[i], "Authorization", got, sizeof got), 0);
+    assert_non_null(strstr(got, i == 0 ? "timestamp=20231114T22:13:20+0000;"
+                                       : "timestamp=20231114T22:15:20+0000;"));
+  }
+  dn_test_recorder_free(raw, (int)st.requests);
+  free_tags(tags, 30);
+  fx_done(&f);
+}
+
 /* Known answers published with Akamai's reference clients (testdata.json
  * of the EdgeGrid clients): a GET and a POST signed with max-body 2048. */
 static void edgegrid_known_answers(void **state) {
@@ -804,6 +837,7 @@ int main(void) {
       cmocka_unit_test(cloudflare_exact),
       cmocka_unit_test(cloudflare_tag_limit),
       cmocka_unit_test(akamai_exact_signature),
+      cmocka_unit_test(akamai_signs_when_sent),
       cmocka_unit_test(edgegrid_known_answers),
       cmocka_unit_test(akamai_body_limit),
       cmocka_unit_test(varnish_two_servers),
