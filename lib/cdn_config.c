@@ -661,14 +661,23 @@ void dn_cdn_config_describe(const dn_cdn_config *c, char *out, size_t cap) {
   }
   put(&l, "fastly.service", c->fastly_service);
   put(&l, "fastly.token", c->fastly_token ? "(set)" : NULL);
-  put(&l, "fastly.api_url", c->fastly_api);
+  if (c->fastly_api) { /* without user info or query, like the purge URLs */
+    dn__purge_url_label(c->fastly_api, label, sizeof label);
+    put(&l, "fastly.api_url", label);
+  }
   put(&l, "cloudflare.zone", c->cf_zone);
   put(&l, "cloudflare.token", c->cf_token ? "(set)" : NULL);
-  put(&l, "cloudflare.api_url", c->cf_api);
+  if (c->cf_api) { /* without user info or query, like the purge URLs */
+    dn__purge_url_label(c->cf_api, label, sizeof label);
+    put(&l, "cloudflare.api_url", label);
+  }
   put(&l, "akamai.edgerc", c->ak_edgerc);
   put(&l, "akamai.section", c->ak_section);
   put(&l, "akamai.credentials", c->ak_buf ? "(set)" : NULL);
-  put(&l, "akamai.api_url", c->ak_api);
+  if (c->ak_api) { /* without user info or query, like the purge URLs */
+    dn__purge_url_label(c->ak_api, label, sizeof label);
+    put(&l, "akamai.api_url", label);
+  }
   put(&l, "webhook.headers",
       dn__strlist_count(&c->hook_headers) ? "(set)" : NULL);
   put(&l, "soft", c->soft ? "1" : "0");

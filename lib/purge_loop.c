@@ -446,6 +446,10 @@ static void schedule_retry(dn__job *j) {
   dn_purger *p = j->p;
   uint64_t now = dn__purge_now(p);
   int64_t ra = dn__purge_retry_after_ms(j->retry_after, now);
+  /* A Retry-After of 0 or in the past would retry at once, again and
+   * again: the normal backoff applies then. */
+  if (ra >= 0 && ra < 100)
+    ra = -1;
   uint64_t delay = ra >= 0 ? (uint64_t)ra : backoff_ms(p, j->attempt);
   if (ra >= 0 && delay > p->o.max_retry_after_ms)
     delay = p->o.max_retry_after_ms;

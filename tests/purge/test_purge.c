@@ -162,7 +162,8 @@ static void honours_retry_after(void **state) {
           &f.rec, "[{\"status\":429,\"headers\":[[\"Retry-After\",\"1\"]]},"
                   "{\"status\":503,\"headers\":[[\"Retry-After\","
                   "\"Tue, 14 Nov 2023 22:13:22 GMT\"]]},"
-                  "{\"status\":503,\"headers\":[[\"retry-after\",\"soon\"]]}]"),
+                  "{\"status\":503,\"headers\":[[\"retry-after\",\"soon\"]]},"
+                  "{\"status\":503,\"headers\":[[\"Retry-After\",\"0\"]]}]"),
       0);
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_VARNISH);
@@ -170,14 +171,17 @@ static void honours_retry_after(void **state) {
   fx_purge(&f, two_tags, 1);
   assert_int_equal(fx_wait_reports(&f, 1), 1);
   assert_true(f.reports[0].delivered);
-  assert_int_equal(f.nretries, 3);
+  assert_int_equal(f.nretries, 4);
   assert_int_equal(f.retries[0].http_status, 429);
   assert_true(f.retries[0].retry_after);
   assert_int_equal(f.retries[0].delay_ms, 1000);
   assert_true(f.retries[1].retry_after);
   assert_int_equal(f.retries[1].delay_ms, 2000);
-  /* A malformed value falls back to the backoff. */
+  /* A malformed value falls back to the backoff, and so does 0 (it would
+   * otherwise retry at once, over and over). */
   assert_false(f.retries[2].retry_after);
+  assert_false(f.retries[3].retry_after);
+  assert_true(f.retries[3].delay_ms > 0);
   dn_purger_stats st;
   dn_purger_stats_get(f.p, &st);
   assert_int_equal(st.retry_after, 2);

@@ -151,6 +151,15 @@ static void purger_choice(void **state) {
   assert_null(strstr(desc, "PASSWORD"));
   assert_non_null(strstr(desc, "url=https://hooks.example"));
   dn_cdn_config_free(c);
+  /* An API base URL through a proxy with credentials shows no password. */
+  setenv("DONUT_FASTLY_API_URL", "https://user:proxy-PASSWORD@proxy.example/x",
+         1);
+  assert_int_equal(dn_cdn_config_load(NULL, &c, NULL), 0);
+  dn_cdn_config_describe(c, desc, sizeof desc);
+  assert_null(strstr(desc, "PASSWORD"));
+  assert_non_null(strstr(desc, "fastly.api_url=https://proxy.example"));
+  dn_cdn_config_free(c);
+  unsetenv("DONUT_FASTLY_API_URL");
   /* Found by fuzzing: a value cannot forge a key or a log line. */
   setenv("DONUT_OUTBOX", "/x\nfake line fastly.token=SECRET", 1);
   assert_int_equal(dn_cdn_config_load(NULL, &c, NULL), 0);
