@@ -203,17 +203,25 @@ static int run_handler(dn__job *j) {
  * 9112 §3.2.2) to the resource URI. */
 static int resource_uri(dn__job *j, dn__buf *out) {
   dn_slice t = j->req->target;
+  int slash = 0; /* the path is empty: it means "/" (RFC 9112 §3.2.2) */
   if (t.len && t.ptr[0] != '/') {
     size_t i = 0;
     while (i + 3 <= t.len && memcmp(t.ptr + i, "://", 3) != 0)
       i++;
-    const char *p =
-        i + 3 <= t.len ? memchr(t.ptr + i + 3, '/', t.len - i - 3) : NULL;
-    if (!p)
+    if (i + 3 > t.len)
       return DN_EURI;
-    t = (dn_slice){p, t.len - (size_t)(p - t.ptr)};
+    /* The authority ends at the first '/', '?' or '#' (RFC 3986 §3.2). */
+    size_t a = i + 3;
+    while (a < t.len && !strchr("/?#", t.ptr[a]))
+      a++;
+    if (a < t.len && t.ptr[a] == '#')
+      return DN_EURI;
+    slash = a == t.len || t.ptr[a] == '?';
+    t = (dn_slice){t.ptr + a, t.len - a};
   }
   int rc = dn__buf_append(out, j->srv->base, j->srv->base_len);
+  if (rc == 0 && slash)
+    rc = dn__buf_append(out, "/", 1);
   rc = rc ? rc : dn__buf_append(out, t.ptr, t.len);
   return rc == DN_ENOMEM ? rc : rc ? DN_EURI : 0;
 }

@@ -148,6 +148,15 @@ static void test_not_found_and_bad_target(void **state) {
         "GET http://example.test/comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.body, "First!"));
+  /* The authority ends at '?': this is the root with a query, not
+   * /comment (RFC 3986 §3.2); an empty path is "/" (RFC 9112 §3.2.2). */
+  fetch(f->port,
+        "GET http://example.test?x=/comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        &r);
+  assert_int_equal(r.status, 404);
+  assert_null(strstr(r.body, "First!"));
+  fetch(f->port, "GET http://example.test HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+  assert_int_equal(r.status, 404);
 }
 
 /* ---- connections ----------------------------------------------------------
