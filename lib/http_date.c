@@ -138,21 +138,27 @@ static int time_of_day(cursor *c, civil *t) {
   return 0;
 }
 
-/* IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT
- * date1 = day SP month SP year  ; e.g., 02 Jun 1982 */
-static int parse_imf(cursor *c, civil *t) {
+/* The two formats that write "day-name, day sep month sep year time GMT":
+ *   IMF-fixdate  = day-name "," SP date1 SP time-of-day SP GMT
+ *   date1        = day SP month SP year        ; e.g., 02 Jun 1982
+ *   rfc850-date  = day-name-l "," SP date2 SP time-of-day SP GMT
+ *   date2        = day "-" month "-" 2DIGIT    ; e.g., 02-Jun-82
+ * sep is " " or "-", year_digits 4 or 2. */
+static int parse_comma_date(cursor *c, civil *t, const char *sep,
+                            int year_digits) {
   int64_t day = 0;
+  const char *sep_error = sep[0] == ' ' ? "expected SP" : "expected '-'";
   int rc = expect(c, ", ", "expected ', ' after the day name");
   if (!rc)
     rc = digits(c, 2, &day, "bad day");
   if (!rc)
-    rc = expect(c, " ", "expected SP");
+    rc = expect(c, sep, sep_error);
   if (!rc)
     rc = month(c, t);
   if (!rc)
-    rc = expect(c, " ", "expected SP");
+    rc = expect(c, sep, sep_error);
   if (!rc)
-    rc = digits(c, 4, &t->year, "bad year");
+    rc = digits(c, year_digits, &t->year, "bad year");
   if (!rc)
     rc = expect(c, " ", "expected SP");
   if (!rc)
@@ -163,29 +169,12 @@ static int parse_imf(cursor *c, civil *t) {
   return rc;
 }
 
-/* rfc850-date = day-name-l "," SP date2 SP time-of-day SP GMT
- * date2 = day "-" month "-" 2DIGIT  ; e.g., 02-Jun-82 */
+static int parse_imf(cursor *c, civil *t) {
+  return parse_comma_date(c, t, " ", 4);
+}
+
 static int parse_rfc850(cursor *c, civil *t) {
-  int64_t day = 0;
-  int rc = expect(c, ", ", "expected ', ' after the day name");
-  if (!rc)
-    rc = digits(c, 2, &day, "bad day");
-  if (!rc)
-    rc = expect(c, "-", "expected '-'");
-  if (!rc)
-    rc = month(c, t);
-  if (!rc)
-    rc = expect(c, "-", "expected '-'");
-  if (!rc)
-    rc = digits(c, 2, &t->year, "bad year");
-  if (!rc)
-    rc = expect(c, " ", "expected SP");
-  if (!rc)
-    rc = time_of_day(c, t);
-  if (!rc)
-    rc = expect(c, " GMT", "expected ' GMT'");
-  t->day = (int)day;
-  return rc;
+  return parse_comma_date(c, t, "-", 2);
 }
 
 /* asctime-date = day-name SP date3 SP time-of-day SP year
