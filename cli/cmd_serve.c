@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "control.h"
+#include "demo_site.h"
 #include "donut/server.h"
 #include "donut/store_shared.h"
 
@@ -210,7 +211,7 @@ static int control_token(const dn_cli_command *cmd, char *token, size_t cap,
 typedef struct serve_parts {
   dn_store *store;
   dn_engine *engine;
-  dn_demo *demo;
+  demo_site *demo;
   dn_cdn_config *cdn_cfg;
   dn_purger *purger; /* NULL when no CDN purger is configured */
   char store_desc[256];
@@ -219,7 +220,7 @@ typedef struct serve_parts {
 } serve_parts;
 
 static void parts_free(serve_parts *p) {
-  dn_demo_free(p->demo);
+  demo_site_free(p->demo);
   /* The engine has no way to unsubscribe its listeners: free it before the
    * purger, then give queued purges a moment to go out (what does not is
    * kept in the outbox for the next start). */
@@ -300,7 +301,7 @@ static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
   eo.store = p->store;
   eo.log = log_line;
   if ((rc = dn_engine_new(&eo, &p->engine)) == 0)
-    rc = dn_demo_new(p->engine, &p->demo);
+    rc = demo_site_new(p->engine, &p->demo);
   if (rc) {
     parts_free(p);
     return dn_cli_fail(cmd, "engine: %s", dn_strerror(rc));
@@ -331,7 +332,7 @@ static void server_options(const serve_opts *o, serve_parts *p, serve_state *s,
   so->cdn = p->cdn;
   if (o->listen)
     so->listen = o->listen;
-  so->handler = dn_demo_handler;
+  so->handler = demo_site_handler;
   so->handler_ud = p->demo;
   so->log = log_line;
   if (s->access) {

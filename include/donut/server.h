@@ -1,5 +1,4 @@
-/* donut/server.h - the HTTP/1.1 front on libuv, its control API, and the
- * built-in demo site.
+/* donut/server.h - the HTTP/1.1 front on libuv and its control API.
  *
  * A dn_server listens on a TCP address and serves resources through an
  * engine: the request path becomes the resource URI (resource_base +
@@ -50,6 +49,16 @@ typedef struct dn_server_request {
   const dn_http_field *fields;
   size_t field_count;
 } dn_server_request;
+
+/* Finds the query parameter `name` of req (application/x-www-form-urlencoded:
+ * percent-decoded, '+' as a space; the first one when repeated) and copies
+ * its value into out, NUL-terminated, with its length in *len (may be NULL).
+ * Returns 0, DN_ENOTFOUND (no such parameter), DN_ETOOBIG (the value and its
+ * NUL do not fit in cap bytes) or DN_EURI (malformed percent-encoding). out
+ * is written only on success. Thread-safe. */
+DN_EXTERN int dn_server_request_param(const dn_server_request *req,
+                                      const char *name, char *out, size_t cap,
+                                      size_t *len);
 
 /* What a handler answers; filled with dn_server_reply_set. */
 typedef struct dn_server_reply dn_server_reply;
@@ -207,35 +216,6 @@ DN_EXTERN void dn_server_stats_get(const dn_server *srv, dn_server_stats *out);
  * an owned string (free with dn_free). Returns 0 or DN_ENOMEM. */
 DN_EXTERN int dn_server_metrics_text(const dn_server *srv, char **out,
                                      size_t *len);
-
-/* ---- the demo site -------------------------------------------------------
- * A small news site over in-memory data that shows donut-hole and donut
- * caching (docs/server.md). Its resources are "app://self" + the path:
- *   /news?id=N       news page; embeds /weather?city=tokyo and
- *                    /comments?post=N (both cacheable)
- *   /home            donut page: embeds /greeting (uncacheable) and
- *                    /news?id=1
- *   /greeting        "Welcome to NAME" from the `name` cookie
- *   /weather?city=C  ttl 3600, tag "weather"
- *   /comments?post=N its rows; tags from app://self/comment{?id}
- *   /comment?id=M    one comment
- * PUT /weather?city=C and PUT /comment?id=M (body: the new text) change
- * the data and purge that URI.
- */
-typedef struct dn_demo dn_demo;
-
-/* Creates the demo data and registers its renderers on `engine`
- * (borrowed; it must outlive the demo). Returns 0, DN_EINVAL or
- * DN_ENOMEM. */
-DN_EXTERN int dn_demo_new(dn_engine *engine, dn_demo **out);
-
-/* Frees the demo. NULL is a no-op. */
-DN_EXTERN void dn_demo_free(dn_demo *demo);
-
-/* The demo's request handler (PUT routes): pass it as the server's
- * handler with the demo as handler_ud. Thread-safe. */
-DN_EXTERN int dn_demo_handler(void *demo, const dn_server_request *req,
-                              dn_server_reply *reply);
 
 #ifdef __cplusplus
 }

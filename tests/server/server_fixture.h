@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "demo_site.h"
 #include "donut/server.h"
 #include "test_support.h"
 
@@ -34,7 +35,7 @@ typedef struct fixture {
   uv_async_t stop;
   pthread_t thread;
   dn_engine *engine;
-  dn_demo *demo;
+  demo_site *demo;
   dn_server *srv;
   int port, ctl_port;
   int offload;
@@ -83,7 +84,7 @@ static fixture *fx_start_ex(int offload, uint32_t request_timeout_ms,
   pthread_mutex_init(&f->mu, NULL);
   f->offload = offload;
   if (uv_loop_init(&f->loop) || dn_engine_new(NULL, &f->engine) ||
-      dn_demo_new(f->engine, &f->demo))
+      demo_site_new(f->engine, &f->demo))
     return NULL;
   dn_server_options o;
   dn_server_options_init(&o);
@@ -97,7 +98,7 @@ static fixture *fx_start_ex(int offload, uint32_t request_timeout_ms,
   o.max_connections = 4;
   o.request_timeout_ms = request_timeout_ms;
   o.idle_timeout_ms = idle_timeout_ms;
-  o.handler = dn_demo_handler;
+  o.handler = demo_site_handler;
   o.handler_ud = f->demo;
   o.access = fx_access;
   o.access_ud = f;
@@ -132,7 +133,7 @@ static void fx_free(fixture *f) {
   dn_server_free(f->srv);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
-  dn_demo_free(f->demo);
+  demo_site_free(f->demo);
   dn_engine_free(f->engine);
   pthread_mutex_destroy(&f->mu);
   free(f);

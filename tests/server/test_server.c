@@ -547,11 +547,11 @@ static int server_with_alloc_failures(void *ud) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   dn_engine *e = NULL;
-  dn_demo *d = NULL;
+  demo_site *d = NULL;
   dn_server *s = NULL;
   int rc = dn_engine_new(NULL, &e);
   if (rc == 0)
-    rc = dn_demo_new(e, &d);
+    rc = demo_site_new(e, &d);
   dn_server_options o;
   dn_server_options_init(&o);
   o.engine = e;
@@ -563,7 +563,7 @@ static int server_with_alloc_failures(void *ud) {
   dn_server_free(s);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  dn_demo_free(d);
+  demo_site_free(d);
   dn_engine_free(e);
   return rc;
 }

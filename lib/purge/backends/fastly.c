@@ -1,4 +1,4 @@
-/* purge_fastly.c - the Fastly backend: batch purge by surrogate key.
+/* fastly.c - the Fastly backend: batch purge by surrogate key.
  *
  * Fastly's API purges up to 256 surrogate keys per call with
  *   POST /service/{service_id}/purge

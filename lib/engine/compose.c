@@ -25,8 +25,8 @@
 #include "alloc.h"
 #include "compose.h"
 #include "error.h"
-#include "hints.h"
-#include "hot.h"
+#include "prefetch_hints.h"
+#include "thread_cache.h"
 #include "uri.h"
 
 /* ---- composition ----------------------------------------------------------

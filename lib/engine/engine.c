@@ -15,8 +15,8 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
-#include "hints.h"
-#include "hot.h"
+#include "prefetch_hints.h"
+#include "thread_cache.h"
 #include "uri.h"
 
 static uint64_t realtime_ms(void *ud) {

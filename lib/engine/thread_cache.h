@@ -1,4 +1,4 @@
-/* hot.h - a per-thread cache of validated views, in front of an
+/* thread_cache.h - a per-thread cache of validated views, in front of an
  * in-process store.
  *
  * A cache hit through the store costs a URI normalisation, a key build, a

@@ -1,5 +1,5 @@
 /* purge_loop.c - what a purger does on its loop thread: batches, jobs,
- * retries and reports (the transfers themselves are in purge_http.c).
+ * retries and reports (the transfers themselves are in purge_transport.c).
  *
  * When the window closes (or dn_purger_flush asks), the queue becomes a
  * batch: tags and URIs deduplicated, purge keys computed with

@@ -1,4 +1,5 @@
-/* cdn.h - CDN profiles inside the library (see donut/http.h, docs/cdn.md). */
+/* cdn_profile.h - CDN profiles inside the library (see donut/http.h,
+ * docs/cdn.md). */
 #ifndef DN_CDN_H
 #define DN_CDN_H
 

@@ -1,5 +1,5 @@
-/* render.c - the render context: what a renderer (or a framework writing
- * directly with dn_engine_put_begin) builds up.
+/* render_context.c - the render context: what a renderer (or a framework
+ * writing directly with dn_engine_put_begin) builds up.
  *
  * A render collects body bytes with holes at positions, headers, tags,
  * vary names and lifetimes. Every call validates its input first and

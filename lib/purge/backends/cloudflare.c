@@ -1,4 +1,4 @@
-/* purge_cloudflare.c - the Cloudflare backend: purge by cache tag.
+/* cloudflare.c - the Cloudflare backend: purge by cache tag.
  *
  * Cloudflare purges cache tags with
  *   POST /client/v4/zones/{zone_id}/purge_cache

@@ -1,4 +1,4 @@
-/* purge_akamai.c - the Akamai backend: Fast Purge v3 by cache tag, signed
+/* akamai.c - the Akamai backend: Fast Purge v3 by cache tag, signed
  * with EdgeGrid.
  *
  * Fast Purge takes

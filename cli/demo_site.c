@@ -1,4 +1,4 @@
-/* demo.c - the built-in demo site of `donut serve`: a small news site over
+/* demo_site.c - the built-in demo site of `donut serve`: a small news site over
  * in-memory data that shows donut-hole caching (/news embeds cacheable
  * weather and comments), donut caching (/home embeds an uncacheable
  * greeting) and purging a piece (PUT /weather, PUT /comment).
@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "server_internal.h"
+#include "demo_site.h"
 
 #define BASE "app://self"
 #define TEXT_MAX 240
@@ -31,7 +30,7 @@ typedef struct comment {
   char text[TEXT_MAX];
 } comment;
 
-struct dn_demo {
+struct demo_site {
   dn_engine *e;
   pthread_mutex_t mu;
   city cities[CITIES_MAX];
@@ -128,7 +127,7 @@ static int r_news(dn_render *r, void *ud) {
 }
 
 static int r_weather(dn_render *r, void *ud) {
-  dn_demo *d = ud;
+  demo_site *d = ud;
   const char *c = dn_render_param(r, "city");
   if (!c || !city_ok(c, strlen(c)))
     return not_found(r, "city");
@@ -158,7 +157,7 @@ static int r_weather(dn_render *r, void *ud) {
 }
 
 static int r_comments(dn_render *r, void *ud) {
-  dn_demo *d = ud;
+  demo_site *d = ud;
   int post = int_param(r, "post");
   if (post < 1 || post > NEWS_COUNT)
     return not_found(r, "post");
@@ -192,7 +191,7 @@ static int r_comments(dn_render *r, void *ud) {
 }
 
 static int r_comment(dn_render *r, void *ud) {
-  dn_demo *d = ud;
+  demo_site *d = ud;
   int id = int_param(r, "id");
   char text[TEXT_MAX] = "";
   int found = 0;
@@ -248,10 +247,10 @@ static const struct {
 
 /* ---- lifecycle and writes -----------------------------------------------
  */
-int dn_demo_new(dn_engine *engine, dn_demo **out) {
+int demo_site_new(dn_engine *engine, demo_site **out) {
   if (!engine || !out)
     return DN_EINVAL;
-  dn_demo *d = dn__calloc(1, sizeof *d);
+  demo_site *d = calloc(1, sizeof *d);
   if (!d)
     return DN_ENOMEM;
   d->e = engine;
@@ -272,14 +271,14 @@ int dn_demo_new(dn_engine *engine, dn_demo **out) {
       {3, 2, "Purging one tag beats flushing the whole cache."}};
   memcpy(d->comments, comments, sizeof comments);
   if (pthread_mutex_init(&d->mu, NULL) != 0) {
-    dn__free(d);
+    free(d);
     return DN_ENOMEM;
   }
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     int rc = dn_engine_register(engine, routes[i].pattern, routes[i].name,
                                 routes[i].fn, d);
     if (rc) {
-      dn_demo_free(d);
+      demo_site_free(d);
       return rc;
     }
   }
@@ -287,11 +286,11 @@ int dn_demo_new(dn_engine *engine, dn_demo **out) {
   return 0;
 }
 
-void dn_demo_free(dn_demo *d) {
+void demo_site_free(demo_site *d) {
   if (!d)
     return;
   pthread_mutex_destroy(&d->mu);
-  dn__free(d);
+  free(d);
 }
 
 static int reply_text(dn_server_reply *reply, int status, const char *text) {
@@ -302,7 +301,7 @@ static int reply_text(dn_server_reply *reply, int status, const char *text) {
 
 /* Stores the new text of a city (added when new) or a comment. Returns 1,
  * 0 when there is no such comment, or -1 when the city table is full. */
-static int demo_update(dn_demo *d, const char *city_name, int comment_id,
+static int demo_update(demo_site *d, const char *city_name, int comment_id,
                        dn_slice text) {
   int rc = 0;
   size_t n = text.len < TEXT_MAX - 1 ? text.len : TEXT_MAX - 1;
@@ -335,20 +334,17 @@ static int slice_is(dn_slice s, const char *lit) {
 }
 
 /* PUT /weather?city=C and PUT /comment?id=M: new text, then purge. */
-int dn_demo_handler(void *ud, const dn_server_request *req,
-                    dn_server_reply *reply) {
-  dn_demo *d = ud;
+int demo_site_handler(void *ud, const dn_server_request *req,
+                      dn_server_reply *reply) {
+  demo_site *d = ud;
   int weather = slice_is(req->path, "/weather");
   if (!slice_is(req->method, "PUT") ||
       (!weather && !slice_is(req->path, "/comment")))
     return 0;
   char key[40] = "", uri[96];
-  dn__buf v;
-  dn__buf_init(&v, sizeof key - 1);
-  int got = dn__query_param(req->query, weather ? "city" : "id", &v);
-  if (got == 1)
-    snprintf(key, sizeof key, "%s", v.data);
-  dn__buf_free(&v);
+  if (dn_server_request_param(req, weather ? "city" : "id", key, sizeof key,
+                              NULL) != 0)
+    key[0] = '\0';
   int id = 0;
   if (!weather && key[0] && strspn(key, "0123456789") == strlen(key) &&
       strlen(key) < 6)

@@ -1,4 +1,4 @@
-/* fetch.c - the get path's reads and writes: store keys (with vary
+/* store_io.c - the get path's reads and writes: store keys (with vary
  * variants), prefetching in one round trip with remembered tag keys, tag
  * versions (checking them, snapshotting them after a render, creating the
  * first one), and shell and view records.
@@ -12,8 +12,8 @@
 #include "alloc.h"
 #include "compose.h"
 #include "error.h"
-#include "hints.h"
-#include "hot.h"
+#include "prefetch_hints.h"
+#include "thread_cache.h"
 #include "uri.h"
 
 int dn__key_make(dn_engine *e, dn__key *k, char kind, const char *body,

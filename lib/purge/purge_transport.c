@@ -1,4 +1,4 @@
-/* purge_http.c - a purger's HTTP transfers: libcurl's multi interface
+/* purge_transport.c - a purger's HTTP transfers: libcurl's multi interface
  * driven by libuv.
  *
  * curl_multi_socket_action is the engine: libcurl's socket callback starts

@@ -46,9 +46,9 @@ typedef struct dn__flight {
 
 struct dn_engine {
   dn_store *store;
-  uint64_t id; /* identity in per-thread caches (hot.c) */
+  uint64_t id; /* identity in per-thread caches (thread_cache.c) */
   int local;   /* the store lives in this process (DN_STORE_F_LOCAL) */
-  int hot;     /* use the per-thread view cache (hot.c) */
+  int hot;     /* use the per-thread view cache (thread_cache.c) */
   struct dn__hints *hints;       /* tags of records seen (shared stores only) */
   atomic_uint_fast64_t last_seq; /* invalidation sequence last read */
   int owns_store;
@@ -115,7 +115,7 @@ struct dn_render {
   char uri_tag[DN_URI_TAG_MAX + 1];
 };
 
-/* render.c */
+/* render_context.c */
 int dn__render_init(dn_render *r, dn_engine *e, const char *uri, size_t len,
                     const dn_request *req, int cacheable);
 void dn__render_free(dn_render *r);

@@ -1,6 +1,6 @@
 /* compose.h - what the get path's modules share: the context of one get,
- * store keys built on the stack, and the functions of fetch.c (store
- * reads and writes, prefetching, tag versions) and flight.c (renders,
+ * store keys built on the stack, and the functions of store_io.c (store
+ * reads and writes, prefetching, tag versions) and single_flight.c (renders,
  * single flight, leases) that compose.c calls.
  */
 #ifndef DN_COMPOSE_H
@@ -59,7 +59,7 @@ typedef struct dn__key {
 #define TAGS_CURRENT 1 /* every tag still has its recorded version */
 #define TAGS_SOFT 2    /* only soft invalidations, still within their grace */
 
-/* ---- fetch.c ------------------------------------------------------------ */
+/* ---- store_io.c --------------------------------------------------------- */
 
 /* Builds "<prefix>:<kind>:<body>" on the stack (heap beyond KEY_STACK). */
 int dn__key_make(dn_engine *e, dn__key *k, char kind, const char *body,
@@ -99,7 +99,8 @@ int dn__expired(dn_engine *e, uint64_t expires_ms);
 /* RFC 9111 §3: whether a shell with these headers may be kept. */
 int dn__storable_headers(const dn__shell *s);
 
-/* ---- flight.c ----------------------------------------------------------- */
+/* ---- single_flight.c-------------------------------------------------------
+ */
 
 /* The shell of uri: one render per key in this process, one across
  * processes through the store lease. */

@@ -1,4 +1,4 @@
-/* purge_varnish.c - the Varnish backend: xkey purges (varnish-modules).
+/* varnish.c - the Varnish backend: xkey purges (varnish-modules).
  *
  * Each batch goes to every configured Varnish server as `PURGE /` requests
  * whose `xkey` field (hard purge) or `xkey-softpurge` field (soft purge)

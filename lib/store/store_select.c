@@ -1,4 +1,4 @@
-/* store_env.c - choosing a store from options and the environment, and
+/* store_select.c - choosing a store from options and the environment, and
  * parsing the addresses of the shared stores.
  *
  * MEMCACHED_ADDR is a comma-separated list of servers, REDIS_URL a

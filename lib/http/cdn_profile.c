@@ -1,4 +1,5 @@
-/* cdn.c - CDN profiles: tag fields, their limits, compaction and purge keys.
+/* cdn_profile.c - CDN profiles: tag fields, their limits, compaction and purge
+ * keys.
  *
  * Each profile names the field that carries a page's closure tags and the
  * limits the CDN documents for it (docs/cdn.md lists the sources). A
@@ -21,7 +22,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
-#include "cdn.h"
+#include "cdn_profile.h"
 #include "donut/uri.h"
 #include "error.h"
 #include "http_headers.h"

@@ -78,6 +78,27 @@ int dn__query_param(dn_slice query, const char *name, dn__buf *out) {
   return 0;
 }
 
+int dn_server_request_param(const dn_server_request *req, const char *name,
+                            char *out, size_t cap, size_t *len) {
+  if (!req || !name || !out)
+    return DN_EINVAL;
+  dn__buf v;
+  dn__buf_init(&v, 0);
+  int got = dn__query_param(req->query, name, &v);
+  int rc = got == 1 ? 0 : got == 0 ? DN_ENOTFOUND : DN_EURI;
+  if (rc == 0 && v.len + 1 > cap)
+    rc = DN_ETOOBIG;
+  if (rc == 0) {
+    if (v.len)
+      memcpy(out, v.data, v.len);
+    out[v.len] = '\0';
+    if (len)
+      *len = v.len;
+  }
+  dn__buf_free(&v);
+  return rc;
+}
+
 static void digest(const void *p, size_t n, unsigned char out[32]) {
   unsigned int len = 32;
   if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))

@@ -1,4 +1,5 @@
-/* hints.c - a bounded, thread-safe table of key -> tag list (see hints.h).
+/* prefetch_hints.c - a bounded, thread-safe table of key -> tag list (see
+ * prefetch_hints.h).
  *
  * Direct-mapped by the key's hash over DN__HINT_SLOTS slots, with striped
  * locks. Each slot owns one allocation holding the key and the tags.
@@ -9,7 +10,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
-#include "hints.h"
+#include "prefetch_hints.h"
 
 #define DN__HINT_SLOTS 4096
 #define DN__HINT_LOCKS 16

@@ -1,7 +1,7 @@
-/* flight.c - running renderers: finding the renderer for a URI, turning a
- * render into a stored shell (with its tag snapshot and race check),
- * single flight within the process and the store lease across processes,
- * and writing representations directly (dn_engine_put_*).
+/* single_flight.c - running renderers: finding the renderer for a URI, turning
+ * a render into a stored shell (with its tag snapshot and race check), single
+ * flight within the process and the store lease across processes, and writing
+ * representations directly (dn_engine_put_*).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +12,8 @@
 #include "alloc.h"
 #include "compose.h"
 #include "error.h"
-#include "hints.h"
-#include "hot.h"
+#include "prefetch_hints.h"
+#include "thread_cache.h"
 #include "uri.h"
 
 static const dn__renderer *find_renderer(dn_engine *e, const char *uri,

@@ -1,5 +1,5 @@
-/* hints.h - which tags a stored record carried when this process last saw
- * it.
+/* prefetch_hints.h - which tags a stored record carried when this process last
+ * saw it.
  *
  * To check a view against a shared store the engine needs the view and the
  * current versions of its tags; the tags are only known once the view has

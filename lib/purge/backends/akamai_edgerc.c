@@ -1,4 +1,4 @@
-/* edgerc.c - reading Akamai credentials from an .edgerc file.
+/* akamai_edgerc.c - reading Akamai credentials from an .edgerc file.
  *
  * An .edgerc file is what Akamai Control Center hands out for an API
  * client: INI sections such as [default] with the keys host, client_token,

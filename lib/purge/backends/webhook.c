@@ -1,4 +1,4 @@
-/* purge_webhook.c - the generic backend: a JSON POST to your own URL.
+/* webhook.c - the generic backend: a JSON POST to your own URL.
  *
  * For CDNs without a built-in backend, or to fan purges out to your own
  * service: every batch is POSTed to each URL as

@@ -259,7 +259,7 @@ struct dn__job {
   int timer_inited;
 };
 
-/* Transfers (purge_http.c), loop thread only. Init wires p->multi, which
+/* Transfers (purge_transport.c), loop thread only. Init wires p->multi, which
  * the caller created, to the loop. */
 void dn__purge_http_init(dn_purger *p);
 void dn__purge_http_close(dn_purger *p);

@@ -3,9 +3,9 @@
  * dn_http_respond() validates the representation, merges the renderer's
  * own Cache-Control and Vary, evaluates the request's preconditions
  * (http_cond.c), and builds the header list: validators, lifetimes for the
- * client and for the CDN, and the CDN profile's fields (cdn.c). Lifetimes
- * follow the reference behaviour: the CDN keeps a page one year when it
- * purges by tag and ten seconds otherwise, unless the resource gives
+ * client and for the CDN, and the CDN profile's fields (cdn_profile.c).
+ * Lifetimes follow the reference behaviour: the CDN keeps a page one year when
+ * it purges by tag and ten seconds otherwise, unless the resource gives
  * s-maxage or an absolute expiry; clients get max-age (0 by default, so
  * they revalidate with the ETag). Header sets for 304 follow RFC 9110
  * §15.4.5. The result is built in a fresh list, so a failure leaves the
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cdn.h"
+#include "cdn_profile.h"
 #include "error.h"
 #include "http_etag.h"
 #include "http_headers.h"

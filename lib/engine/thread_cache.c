@@ -1,4 +1,4 @@
-/* hot.c - the per-thread view cache (see hot.h).
+/* thread_cache.c - the per-thread view cache (see thread_cache.h).
  *
  * Each thread lazily allocates one table, shared by every engine it uses;
  * slots carry the engine's identity. The table is freed when the thread
@@ -14,7 +14,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
-#include "hot.h"
+#include "thread_cache.h"
 
 #define DN__HOT_SLOTS 4096
 

@@ -1,4 +1,4 @@
-/* cdn_config.c - the CDN configuration: profile, purger, credentials and
+/* purge_config.c - the CDN configuration: profile, purger, credentials and
  * tunables, from a JSON file and the environment.
  *
  * Every setting has a JSON key (top level or inside a section such as
