@@ -405,3 +405,36 @@ int dn__tagrec_decode(const dn_blob *b, dn__tagrec *out) {
   out->prev_version = get_le64(p + 24);
   return 0;
 }
+
+/* ---- representations: the public accessors of struct dn_rep (record.h) -----
+ */
+dn_rep *dn_rep_ref(dn_rep *rep) {
+  if (rep)
+    dn_blob_ref(rep->blob);
+  return rep;
+}
+
+void dn_rep_unref(dn_rep *rep) {
+  if (rep)
+    dn_blob_unref(rep->blob);
+}
+
+int dn_rep_status(const dn_rep *rep) { return rep->status; }
+dn_slice dn_rep_body(const dn_rep *rep) { return rep->body; }
+dn_slice dn_rep_etag(const dn_rep *rep) { return rep->etag; }
+uint64_t dn_rep_last_modified(const dn_rep *rep) {
+  return rep->last_modified_ms;
+}
+uint64_t dn_rep_created(const dn_rep *rep) { return rep->created_ms; }
+int dn_rep_cacheable(const dn_rep *rep) {
+  return (rep->flags & DN__REC_CACHEABLE) != 0;
+}
+size_t dn_rep_header_count(const dn_rep *rep) { return rep->nheaders; }
+dn_header dn_rep_header(const dn_rep *rep, size_t i) { return rep->headers[i]; }
+size_t dn_rep_tag_count(const dn_rep *rep) { return rep->ntags; }
+dn_slice dn_rep_tag(const dn_rep *rep, size_t i) { return rep->tags[i].tag; }
+size_t dn_rep_vary_count(const dn_rep *rep) { return rep->nvary; }
+dn_slice dn_rep_vary(const dn_rep *rep, size_t i) { return rep->vary[i]; }
+int64_t dn_rep_ttl(const dn_rep *rep) { return rep->ttl_s; }
+int64_t dn_rep_s_maxage(const dn_rep *rep) { return rep->smaxage_s; }
+uint64_t dn_rep_expires_at(const dn_rep *rep) { return rep->expires_ms; }

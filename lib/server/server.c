@@ -43,14 +43,6 @@ typedef struct wreq {
 
 static void conn_process(dn__conn *c, int from_callback);
 
-uint64_t dn__server_now_ms(const dn_server *srv) {
-  if (srv->o.now_ms)
-    return srv->o.now_ms(srv->o.clock_ud);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void dn__server_log(dn_server *srv, int level, const char *fmt, ...) {
   if (!srv->o.log)
     return;
@@ -77,6 +69,32 @@ static void on_conn_closed(uv_handle_t *h) {
   if (--c->handles == 0 && !c->busy)
     conn_free(c);
   dn__server_check_done(srv);
+}
+
+/* The server's memory, once nothing refers to it any more. */
+void dn__server_free_memory(dn_server *srv) {
+  if (srv->c && __atomic_sub_fetch(&srv->c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    dn__free(srv->c);
+  dn__free(srv->listen_addr);
+  dn__free(srv->control_addr);
+  dn__free(srv->token);
+  dn__free(srv->base);
+  dn__free(srv);
+}
+
+/* Runs the shutdown callback, and frees the server when dn_server_free
+ * asked for it, once the listeners and the last connection have closed. */
+void dn__server_check_done(dn_server *srv) {
+  if (!srv->shutting_down || srv->site.active || srv->ctl.active ||
+      srv->alive || srv->jobs)
+    return;
+  if (!srv->done_called) {
+    srv->done_called = 1;
+    if (srv->done)
+      srv->done(srv->done_ud);
+  }
+  if (srv->free_pending)
+    dn__server_free_memory(srv);
 }
 
 void dn__conn_close(dn__conn *c) {

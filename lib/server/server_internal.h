@@ -10,6 +10,7 @@
 #ifndef DN_SERVER_INTERNAL_H
 #define DN_SERVER_INTERNAL_H
 
+#include <time.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -123,15 +124,24 @@ struct dn_server {
   dn__counters *c;
 };
 
+/* The wall clock of the server's options, in ms. */
+static inline uint64_t dn__server_now_ms(const dn_server *srv) {
+  if (srv->o.now_ms)
+    return srv->o.now_ms(srv->o.clock_ud);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* server.c */
-uint64_t dn__server_now_ms(const dn_server *srv);
 void dn__server_on_connection(uv_stream_t *server, int status);
 void dn__conn_close(dn__conn *c);
 /* 1 when the connection has no request in progress. */
 int dn__conn_idle(const dn__conn *c);
-/* server_listen.c: runs `done` (and a pending free) once everything is
- * closed. */
+/* Runs `done` (and a pending free) once everything is closed. */
 void dn__server_check_done(dn_server *srv);
+/* Frees the server's memory (the last step of dn_server_free). */
+void dn__server_free_memory(dn_server *srv);
 void dn__server_log(dn_server *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -149,7 +159,6 @@ void dn__job_reply(dn__job *j, int status, const char *content_type,
 /* A complete small response with a text body. */
 void dn__job_simple(dn__job *j, int status, const char *content_type,
                     const char *body, const char *extra);
-const char *dn__status_reason(int status);
 
 /* server_control.c: answers a request on the control listener. The
  * loop_only part is decided by dn__control_loop_only. */

@@ -118,16 +118,6 @@ static int bind_fd(const char *what, const char *addr, int reuse_port,
   return 0;
 }
 
-static void srv_free_memory(dn_server *srv) {
-  if (srv->c && __atomic_sub_fetch(&srv->c->refs, 1, __ATOMIC_ACQ_REL) == 0)
-    dn__free(srv->c);
-  dn__free(srv->listen_addr);
-  dn__free(srv->control_addr);
-  dn__free(srv->token);
-  dn__free(srv->base);
-  dn__free(srv);
-}
-
 static int token_ok(const char *t) {
   size_t n = strlen(t);
   if (n < DN_SERVER_TOKEN_MIN || n > 512)
@@ -230,7 +220,7 @@ int dn_server_new(struct uv_loop_s *loop, const dn_server_options *o,
   if (rc) {
     if (fd >= 0)
       close(fd);
-    srv_free_memory(srv);
+    dn__server_free_memory(srv);
     return rc;
   }
   int urc = start_listener(srv, &srv->site, fd, 0);
@@ -262,19 +252,6 @@ int dn_server_address(const dn_server *srv, int control, char *out,
   return 0;
 }
 
-void dn__server_check_done(dn_server *srv) {
-  if (!srv->shutting_down || srv->site.active || srv->ctl.active ||
-      srv->alive || srv->jobs)
-    return;
-  if (!srv->done_called) {
-    srv->done_called = 1;
-    if (srv->done)
-      srv->done(srv->done_ud);
-  }
-  if (srv->free_pending)
-    srv_free_memory(srv);
-}
-
 static void shutdown_begin(dn_server *srv, int hard) {
   srv->shutting_down = 1;
   close_listener(&srv->site);
@@ -302,7 +279,7 @@ void dn_server_free(dn_server *srv) {
   if (srv->free_pending)
     return;
   if (srv->done_called && !srv->alive && !srv->jobs) {
-    srv_free_memory(srv);
+    dn__server_free_memory(srv);
     return;
   }
   srv->free_pending = 1;

@@ -246,3 +246,8 @@ void dn__reqparser_next(dn__reqparser *rp) {
 int dn__reqparser_partial(const dn__reqparser *rp) {
   return rp->started && !rp->complete;
 }
+
+const char *dn__status_reason(int status) {
+  const char *s = http_status_str((enum http_status)status);
+  return s[0] == '<' ? "Unknown" : s;
+}

@@ -71,4 +71,8 @@ void dn__reqparser_next(dn__reqparser *rp);
 /* 1 when part of a request has arrived but not all of it. */
 int dn__reqparser_partial(const dn__reqparser *rp);
 
+/* The reason phrase of a status code (RFC 9110 §15), from libhttp-parser's
+ * table; "Unknown" for a code it does not name. */
+const char *dn__status_reason(int status);
+
 #endif
