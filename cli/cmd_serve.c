@@ -19,11 +19,13 @@
 #include "cli.h"
 #include "control.h"
 #include "demo_site.h"
+#include "origin_config.h"
+#include "donut/origin.h"
 #include "donut/server.h"
 #include "donut/store_shared.h"
 
 typedef struct serve_opts {
-  const char *listen, *control, *cdn, *access_log, *offload;
+  const char *listen, *control, *cdn, *access_log, *offload, *upstream;
   long max_conns, request_timeout, idle_timeout, max_header, max_body;
   long threads;
 } serve_opts;
@@ -165,7 +167,7 @@ static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
       "--listen",          "--control",      "--cdn",
       "--access-log",      "--offload",      "--max-connections",
       "--request-timeout", "--idle-timeout", "--max-header-bytes",
-      "--max-body-bytes",  "--threads"};
+      "--max-body-bytes",  "--threads",      "--upstream"};
   const char **strs[] = {&o->listen, &o->control, &o->cdn, &o->access_log,
                          &o->offload};
   long *nums[] = {&o->max_conns,  &o->request_timeout, &o->idle_timeout,
@@ -180,7 +182,9 @@ static int parse_args(const dn_cli_command *cmd, int argc, char **argv,
       if (m == 0)
         continue;
       matched = 1;
-      if (k < 5)
+      if (k == 11)
+        o->upstream = v;
+      else if (k < 5)
         *strs[k] = v;
       else if (parse_long(cmd, names[k], v, nums[k - 5]))
         return DN_CLI_EXIT_USAGE;
@@ -211,7 +215,9 @@ static int control_token(const dn_cli_command *cmd, char *token, size_t cap,
 typedef struct serve_parts {
   dn_store *store;
   dn_engine *engine;
-  demo_site *demo;
+  demo_site *demo;   /* the demo, or */
+  dn_origin *origin; /* origin mode (--upstream) */
+  char site_desc[1100];
   dn_cdn_config *cdn_cfg;
   dn_purger *purger; /* NULL when no CDN purger is configured */
   char store_desc[256];
@@ -221,6 +227,8 @@ typedef struct serve_parts {
 
 static void parts_free(serve_parts *p) {
   demo_site_free(p->demo);
+  dn_origin_free(p->origin);
+  p->origin = NULL;
   /* The engine has no way to unsubscribe its listeners: free it before the
    * purger, then give queued purges a moment to go out (what does not is
    * kept in the outbox for the next start). */
@@ -280,6 +288,37 @@ static int purger_open(const dn_cli_command *cmd, serve_parts *p,
   return 0;
 }
 
+/* The site: the demo, or origin mode in front of --upstream (else
+ * DONUT_UPSTREAM, else "upstream" in the DONUT_CONFIG file). */
+static int site_open(const dn_cli_command *cmd, const serve_opts *o,
+                     serve_parts *p) {
+  dn_origin_options oo;
+  dn_origin_options_init(&oo);
+  dn_cli_origin_config cfg;
+  char why[300];
+  if (dn_cli_origin_config_load(o->upstream, &cfg, why, sizeof why))
+    return dn_cli_fail(cmd, "%s", why);
+  if (!cfg.upstream[0]) {
+    snprintf(p->site_desc, sizeof p->site_desc, "the demo site");
+    int rc = demo_site_new(p->engine, &p->demo);
+    return rc ? dn_cli_fail(cmd, "demo: %s", dn_strerror(rc)) : 0;
+  }
+  dn_cli_origin_config_apply(&cfg, &oo);
+  oo.log = log_line;
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  int rc = dn_origin_new(p->engine, &oo, &p->origin, &err);
+  if (rc)
+    return dn_cli_fail(cmd, "upstream: %s",
+                       err.text[0] ? err.text : dn_strerror(rc));
+  snprintf(p->site_desc, sizeof p->site_desc, "origin mode in front of %s",
+           cfg.upstream);
+  /* Renders wait on the upstream on libuv's thread pool (hits are answered
+   * on the loop): give it room for many slow upstream requests at once. */
+  setenv("UV_THREADPOOL_SIZE", "128", 0);
+  return 0;
+}
+
 static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
                       serve_parts *p) {
   const char *cdn = o->cdn ? o->cdn : getenv("DONUT_CDN");
@@ -300,11 +339,13 @@ static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
   dn_engine_options_init(&eo);
   eo.store = p->store;
   eo.log = log_line;
-  if ((rc = dn_engine_new(&eo, &p->engine)) == 0)
-    rc = demo_site_new(p->engine, &p->demo);
-  if (rc) {
+  if ((rc = dn_engine_new(&eo, &p->engine)) != 0) {
     parts_free(p);
     return dn_cli_fail(cmd, "engine: %s", dn_strerror(rc));
+  }
+  if ((rc = site_open(cmd, o, p)) != 0) {
+    parts_free(p);
+    return rc;
   }
   if ((rc = purger_open(cmd, p, o->cdn != NULL)) != 0)
     parts_free(p);
@@ -332,8 +373,8 @@ static void server_options(const serve_opts *o, serve_parts *p, serve_state *s,
   so->cdn = p->cdn;
   if (o->listen)
     so->listen = o->listen;
-  so->handler = demo_site_handler;
-  so->handler_ud = p->demo;
+  so->handler = p->origin ? dn_origin_handler : demo_site_handler;
+  so->handler_ud = p->origin ? (void *)p->origin : (void *)p->demo;
   so->log = log_line;
   if (s->access) {
     so->access = access_line;
@@ -356,12 +397,17 @@ static void startup_line(serve_state *s, serve_parts *p, const char *where,
   dn_server_address(s->srv, 0, site, sizeof site);
   int has_ctl = dn_server_address(s->srv, 1, ctl, sizeof ctl) == 0;
   fprintf(stderr,
-          "donut serve: store %s; cdn %s (%s); listening on http://%s; "
+          "donut serve: %s; store %s; cdn %s (%s); listening on http://%s; "
           "control API %s%s%s%s%s; engine calls %s%s\n",
-          p->store_desc, dn_cdn_profile_name(p->cdn), p->purge_desc, site,
-          has_ctl ? "on http://" : "off", has_ctl ? ctl : "",
-          has_ctl ? " (" : "", has_ctl ? where : "", has_ctl ? ")" : "",
-          offload ? "on the thread pool" : "on the loop thread", threads);
+          p->site_desc, p->store_desc, dn_cdn_profile_name(p->cdn),
+          p->purge_desc, site, has_ctl ? "on http://" : "off",
+          has_ctl ? ctl : "", has_ctl ? " (" : "", has_ctl ? where : "",
+          has_ctl ? ")" : "",
+          offload == DN_SERVER_OFFLOAD_MISSES
+              ? "on the loop thread for hits, on the thread pool for misses"
+          : offload ? "on the thread pool"
+                    : "on the loop thread",
+          threads);
 }
 
 /* Starts threads - 1 further loops serving the same port. */
@@ -424,6 +470,10 @@ static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
   int offload = 0;
   if (offload_of(cmd, o->offload, p->store, &offload))
     return DN_CLI_EXIT_USAGE;
+  /* Origin mode: renders wait on the upstream, so they never run on the
+   * loop; hits still do. */
+  if (p->origin && offload != 1)
+    offload = DN_SERVER_OFFLOAD_MISSES;
   if (!no_control &&
       control_token(cmd, token, sizeof token, where, sizeof where))
     return DN_CLI_EXIT_FAIL;
@@ -497,18 +547,25 @@ static int run_serve(int argc, char **argv) {
 
 const dn_cli_command dn_cli_cmd_serve = {
     "serve", "run the demo site and the control API (HTTP/1.1, libuv)",
-    "usage: donut serve [--listen ADDR] [--control ADDR|none] [--cdn PROFILE]\n"
+    "usage: donut serve [--upstream URL] [--listen ADDR] [--control "
+    "ADDR|none]\n"
+    "                   [--cdn PROFILE]\n"
     "                   [--access-log FILE] [--offload auto|on|off]\n"
     "                   [--max-connections N] [--request-timeout MS]\n"
     "                   [--idle-timeout MS] [--max-header-bytes N]\n"
     "                   [--max-body-bytes N] [--threads N]\n"
     "\n"
-    "Serves the demo site (resources app://self + the request path) through\n"
-    "the cache engine, and the control API on a second, loopback listener.\n"
+    "Serves the demo site, or with --upstream the site of any HTTP\n"
+    "application (origin mode, docs/origin.md), through the cache engine\n"
+    "(resources app://self + the request path), and the control API on a\n"
+    "second, loopback listener.\n"
     "Stops gracefully on SIGTERM or SIGINT: requests in progress finish,\n"
     "then it exits with status 0.\n"
     "\n"
     "Options:\n"
+    "  --upstream URL       origin mode: fetch every resource from the HTTP\n"
+    "                       application at URL (http://HOST:PORT[/PREFIX]),\n"
+    "                       with ESI includes as holes and Surrogate-Key tags\n"
     "  --listen ADDR        site address, HOST:PORT (default 127.0.0.1:8080;\n"
     "                       port 0 picks a free port)\n"
     "  --control ADDR       control API address (default 127.0.0.1:8081);\n"
@@ -531,6 +588,9 @@ const dn_cli_command dn_cli_cmd_serve = {
     "Environment:\n"
     "  MEMCACHED_ADDR, REDIS_URL, DONUT_STORE  the store (default: memory)\n"
     "  DONUT_CDN            the CDN profile when --cdn is not given\n"
+    "  DONUT_UPSTREAM       the upstream when --upstream is not given\n"
+    "  DONUT_CONFIG         JSON file; its \"upstream\" and \"origin\" keys\n"
+    "                       configure origin mode (docs/origin.md)\n"
     "  DONUT_CONTROL_TOKEN  the control API's bearer token; when unset a\n"
     "                       random one is written to\n"
     "                       $XDG_RUNTIME_DIR/donut/control-token (else\n"

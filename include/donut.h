@@ -23,5 +23,8 @@
 #if DONUT_WITH_PURGE
 #include "donut/purge.h"
 #endif
+#if DONUT_WITH_ORIGIN
+#include "donut/origin.h"
+#endif
 
 #endif /* DONUT_H */

@@ -53,7 +53,8 @@ extern "C" {
   XX(EBUSY, -20, "resource busy")                                              \
   XX(ENORENDERER, -21, "no renderer registered for URI")                       \
   XX(EIO, -22, "input/output error")                                           \
-  XX(ECONFIG, -23, "invalid configuration")
+  XX(ECONFIG, -23, "invalid configuration")                                    \
+  XX(EUPSTREAM, -24, "upstream failed")
 
 typedef enum dn_errno {
 #define DN__ERR_ENUM(name, value, msg) DN_##name = value,

@@ -131,6 +131,11 @@ DN_EXTERN int dn_render_header(dn_render *r, const char *name, dn_slice *out);
 /* Reads a cookie from the request's Cookie headers; same rules as
  * dn_render_header for the Cookie header. */
 DN_EXTERN int dn_render_cookie(dn_render *r, const char *name, dn_slice *out);
+/* The i-th header field of the request, in the order received, for a render
+ * that has been marked uncacheable (a cacheable one must name the headers it
+ * reads with dn_render_vary). Returns 0, DN_ENOTFOUND past the last field or
+ * DN_ESTATE for a cacheable render. The slices are borrowed for the call. */
+DN_EXTERN int dn_render_header_at(dn_render *r, size_t i, dn_header *out);
 /* Declares that the output depends on request header `name`. The header's
  * value becomes part of the cache key, and it bubbles up to every page
  * that embeds this resource (and into their Vary). */
@@ -150,6 +155,10 @@ DN_EXTERN int dn_render_set_header(dn_render *r, const char *name,
 
 #define DN_EMBED_CACHEABLE 0   /* donut-hole: the page depends on it */
 #define DN_EMBED_UNCACHEABLE 1 /* donut: rendered on every request */
+/* Added to either: when the hole cannot be got (its renderer fails, it
+ * embeds itself, ...), it is left empty instead of failing the page, and
+ * that page is served but not stored (ESI's onerror="continue"). */
+#define DN_EMBED_OPTIONAL 2
 
 /* Embeds another resource at the current write position. A cacheable hole
  * makes this resource depend on it (its tags and lifetimes bubble up). An

@@ -70,6 +70,15 @@ DN_EXTERN int dn_server_reply_set(dn_server_reply *reply, int status,
                                   const char *content_type, const void *body,
                                   size_t len);
 
+/* Adds a header field to the reply (after dn_server_reply_set or before it).
+ * The name must be an RFC 9110 token and the value free of control bytes
+ * (DN_EHEADER); the fields the server writes itself (Content-Length,
+ * Content-Type, Transfer-Encoding, Connection, Date, Cache-Status) are
+ * refused with DN_EINVAL. At most 16 KiB of fields in all (DN_ETOOBIG).
+ * Returns 0 or DN_ENOMEM; the reply is unchanged on failure. */
+DN_EXTERN int dn_server_reply_add_header(dn_server_reply *reply,
+                                         const char *name, const char *value);
+
 /* Called for every request on the site listener before the engine is
  * asked. Returns 1 when it answered (through dn_server_reply_set), 0 to
  * let the engine serve the request, or a negative DN_E* code (answered
@@ -109,6 +118,9 @@ typedef struct dn_server_access {
 /* The shortest control token accepted, in bytes. */
 #define DN_SERVER_TOKEN_MIN 16
 
+#define DN_SERVER_OFFLOAD_ALL 1
+#define DN_SERVER_OFFLOAD_MISSES 2
+
 typedef struct dn_server_options {
   /* The engine that serves resources (borrowed; required). */
   dn_engine *engine;
@@ -133,10 +145,14 @@ typedef struct dn_server_options {
    * purged cannot tell a browser in advance how long it stays fresh.
    * DN_HTTP_UNSET gives browsers the time left until the page expires. */
   int64_t max_age;
-  /* 1: engine calls (gets, purges, inspections, handlers) run on libuv's
-   * thread pool (uv_queue_work), so a slow store or renderer never blocks
-   * the loop; 0 (the default): they run on the loop thread, which is the
-   * fastest choice for the in-process memory store. */
+  /* DN_SERVER_OFFLOAD_ALL (1): engine calls (gets, purges, inspections,
+   * handlers) run on libuv's thread pool (uv_queue_work), so a slow store
+   * or renderer never blocks the loop; 0 (the default): they run on the
+   * loop thread, which is the fastest choice for the in-process memory
+   * store; DN_SERVER_OFFLOAD_MISSES (2): a GET or HEAD is first answered
+   * from the cache on the loop thread (a cache-only get, after the handler
+   * declined it), and only a miss, and every other request, goes to the
+   * thread pool: hits never wait behind slow renders (origin mode). */
   int offload;
   size_t max_header_bytes;     /* request line + fields; over: 431 */
   size_t max_body_bytes;       /* over: 413 */

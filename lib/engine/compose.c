@@ -127,9 +127,13 @@ static int gather(dn__getctx *c, composition *cp, const dn__shell *sh,
     const dn__hole *h = &sh->holes[i];
     rc = dn__buf_append(&cp->body, sh->body.ptr + pos, h->offset - pos);
     pos = h->offset;
+    if (!holes[i]) { /* an optional hole that could not be got */
+      cp->nostore = 1;
+      continue;
+    }
     if (rc == 0)
       rc = dn__buf_append(&cp->body, holes[i]->body.ptr, holes[i]->body.len);
-    if (rc || h->flags == DN_EMBED_UNCACHEABLE ||
+    if (rc || (h->flags & DN_EMBED_UNCACHEABLE) ||
         !(holes[i]->flags & DN__REC_CACHEABLE)) {
       v->flags &= ~(unsigned)DN__REC_CACHEABLE;
       continue;
@@ -162,7 +166,7 @@ static int prefetch_holes(dn__getctx *c, const dn__shell *sh) {
   size_t n = 0;
   int rc = offs && keys ? 0 : DN_ENOMEM;
   for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
-    if (sh->holes[i].flags != DN_EMBED_CACHEABLE)
+    if (sh->holes[i].flags & DN_EMBED_UNCACHEABLE)
       continue;
     offs[n++] = kb.len;
     rc = dn__engine_key(c->e, &kb, 'v', sh->holes[i].uri.ptr,
@@ -192,7 +196,16 @@ static int compose(dn__getctx *c, const dn__frame *me, const dn__shell *sh,
   for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
     dn_source src;
     rc = get_view(c, me, sh->holes[i].uri.ptr, sh->holes[i].uri.len,
-                  sh->holes[i].flags == DN_EMBED_UNCACHEABLE, &holes[i], &src);
+                  (sh->holes[i].flags & DN_EMBED_UNCACHEABLE) != 0, &holes[i],
+                  &src);
+    if (rc && rc != DN_ENOMEM && (sh->holes[i].flags & DN_EMBED_OPTIONAL) &&
+        !(rc == DN_ENOTFOUND && (c->flags & DN_GET_CACHE_ONLY))) {
+      dn__engine_log(c->e, DN_LOG_WARN, "optional hole %.*s left empty: %s",
+                     (int)sh->holes[i].uri.len, sh->holes[i].uri.ptr,
+                     dn_strerror(rc));
+      holes[i] = NULL;
+      rc = 0;
+    }
   }
   composition cp;
   memset(&cp, 0, sizeof cp);

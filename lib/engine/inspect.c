@@ -155,10 +155,10 @@ static void describe_view(dn_engine *e, json_t *o, dn_blob *blob, int valid) {
 static json_t *describe_holes(const dn__shell *sh) {
   json_t *a = json_array();
   for (size_t i = 0; a && i < sh->nholes; i++)
-    json_array_append_new(a,
-                          json_pack("{s:s%,s:b}", "uri", sh->holes[i].uri.ptr,
-                                    sh->holes[i].uri.len, "cacheable",
-                                    sh->holes[i].flags == DN_EMBED_CACHEABLE));
+    json_array_append_new(
+        a, json_pack("{s:s%,s:b}", "uri", sh->holes[i].uri.ptr,
+                     sh->holes[i].uri.len, "cacheable",
+                     !(sh->holes[i].flags & DN_EMBED_UNCACHEABLE)));
   return a;
 }
 

@@ -273,7 +273,7 @@ static int shell_pass(reader *r, dn__shell *s, counts *c, arena *a) {
     h.flags = (int)get_u32(r);
     h.uri = get_str(r);
     if (h.offset > s->body.len ||
-        (h.flags != DN_EMBED_CACHEABLE && h.flags != DN_EMBED_UNCACHEABLE) ||
+        (h.flags & ~(DN_EMBED_UNCACHEABLE | DN_EMBED_OPTIONAL)) ||
         h.offset < prev)
       r->bad = 1;
     prev = h.offset;

@@ -205,6 +205,18 @@ int dn_render_header(dn_render *r, const char *name, dn_slice *out) {
   return DN_ENOTFOUND;
 }
 
+int dn_render_header_at(dn_render *r, size_t i, dn_header *out) {
+  CHECK_LIVE(r);
+  if (!out)
+    return DN_EINVAL;
+  if (r->cacheable && !r->uncacheable)
+    return DN_ESTATE;
+  if (!r->req || i >= r->req->nheaders)
+    return DN_ENOTFOUND;
+  *out = r->req->headers[i];
+  return 0;
+}
+
 /* RFC 6265 §4.2.1: cookie-string = cookie-pair *( ";" SP cookie-pair ).
  * Whitespace around pairs is tolerated; every Cookie header is searched. */
 static int find_cookie(dn_slice v, const char *name, dn_slice *out) {
@@ -377,7 +389,7 @@ int dn_render_set_header(dn_render *r, const char *name, const char *value) {
 
 int dn_render_embed(dn_render *r, const char *uri, int flags) {
   CHECK_LIVE(r);
-  if (!uri || (flags != DN_EMBED_CACHEABLE && flags != DN_EMBED_UNCACHEABLE))
+  if (!uri || (flags & ~(DN_EMBED_UNCACHEABLE | DN_EMBED_OPTIONAL)))
     return DN_EINVAL;
   char *norm = NULL;
   size_t len;

@@ -332,7 +332,7 @@ static void job_run(dn__job *j) {
   if (j->control)
     dn__control_run(j);
   else
-    dn__site_run(j);
+    (void)dn__site_run(j, 0);
 }
 
 static void work_cb(uv_work_t *w) { job_run((dn__job *)w); }
@@ -396,6 +396,11 @@ static void dispatch(dn__conn *c) {
   j->req = dn__reqparser_req(&c->rp);
   if (j->control)
     j->loop_only = dn__control_loop_only(j->req);
+  if (c->srv->o.offload == DN_SERVER_OFFLOAD_MISSES && !j->control &&
+      dn__site_run(j, 1)) {
+    job_finish(j, 0);
+    return;
+  }
   if (c->srv->o.offload && !j->loop_only &&
       uv_queue_work(c->srv->loop, &j->work, work_cb, after_work_cb) == 0)
     return;

@@ -39,6 +39,7 @@ struct dn_server_reply {
   int status;
   char content_type[128];
   dn__buf body;
+  dn__buf fields; /* "Name: value\r\n" lines added by the handler */
 };
 
 typedef struct dn__job {
@@ -145,8 +146,11 @@ void dn__server_free_memory(dn_server *srv);
 void dn__server_log(dn_server *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* server_site.c: answers a request on the site listener. */
-void dn__site_run(dn__job *j);
+/* server_site.c: answers a request on the site listener. With cache_only,
+ * answers only a GET or HEAD that the handler takes or the cache holds and
+ * returns 0, having changed nothing, for anything else; otherwise returns
+ * 1. */
+int dn__site_run(dn__job *j, int cache_only);
 /* Writes the status line, `fields` and the framing fields into j->head:
  * Content-Length (unless 1xx/204/304), Connection, Cache-Status (when not
  * NULL) and the extra fields. Returns 0 or DN_ENOMEM. */

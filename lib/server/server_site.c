@@ -86,6 +86,32 @@ void dn__job_simple(dn__job *j, int status, const char *content_type,
   dn__job_reply(j, status, content_type, NULL, extra);
 }
 
+int dn_server_reply_add_header(dn_server_reply *r, const char *name,
+                               const char *value) {
+  static const char *const own[] = {
+      "content-length", "content-type", "transfer-encoding",
+      "connection",     "date",         "cache-status"};
+  if (!r || !name || !value)
+    return DN_EINVAL;
+  size_t nl = strlen(name), vl = strlen(value);
+  if (dn_http_field_name_validate(name, nl, NULL) != 0 ||
+      dn_http_field_value_validate(value, vl, NULL) != 0)
+    return DN_EHEADER;
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (strcasecmp(name, own[i]) == 0)
+      return DN_EINVAL;
+  if (r->fields.len + nl + vl + 4 > DN_SERVER_MAX_HEADER_BYTES)
+    return DN_ETOOBIG;
+  size_t before = r->fields.len;
+  int rc = dn__buf_append(&r->fields, name, nl);
+  rc = rc ? rc : dn__buf_append(&r->fields, ": ", 2);
+  rc = rc ? rc : dn__buf_append(&r->fields, value, vl);
+  rc = rc ? rc : dn__buf_append(&r->fields, "\r\n", 2);
+  if (rc)
+    dn__buf_truncate(&r->fields, before);
+  return rc;
+}
+
 int dn_server_reply_set(dn_server_reply *r, int status,
                         const char *content_type, const void *body,
                         size_t len) {
@@ -130,9 +156,11 @@ static int run_handler(dn__job *j) {
   dn_server_reply reply;
   memset(&reply, 0, sizeof reply);
   dn__buf_init(&reply.body, 0);
+  dn__buf_init(&reply.fields, 0);
   int rc = srv->o.handler(srv->o.handler_ud, &r, &reply);
   if (rc == 0) {
     dn__buf_free(&reply.body);
+    dn__buf_free(&reply.fields);
     return 0;
   }
   if (rc < 0 || reply.status == 0) {
@@ -140,13 +168,16 @@ static int run_handler(dn__job *j) {
              (int)(q->target.len > 200 ? 200 : q->target.len), q->target.ptr,
              rc < 0 ? dn_strerror(rc) : "no reply");
     dn__buf_free(&reply.body);
+    dn__buf_free(&reply.fields);
     dn__job_simple(j, 500, "text/plain; charset=utf-8",
                    "500 Internal Server Error\n", NULL);
     return 1;
   }
   dn__buf_free(&j->body);
   j->body = reply.body;
-  dn__job_reply(j, reply.status, reply.content_type, "donut; fwd=method", NULL);
+  dn__job_reply(j, reply.status, reply.content_type, "donut; fwd=method",
+                reply.fields.len ? reply.fields.data : NULL);
+  dn__buf_free(&reply.fields);
   return 1;
 }
 
@@ -181,12 +212,16 @@ static void engine_error(dn__job *j, int rc, const dn_error *err) {
   char body[300];
   int status = rc == DN_EURI                                ? 400
                : rc == DN_ENORENDERER || rc == DN_ENOTFOUND ? 404
+               : rc == DN_EUPSTREAM                         ? 502
+               : rc == DN_ETIMEDOUT                         ? 504
                                                             : 500;
-  if (status == 500) {
+  if (status >= 500) {
+    /* The details (an upstream's address, a store's error) go to the log,
+     * not to the client. */
     snprintf(j->error, sizeof j->error, "GET %.*s: %s: %s",
              (int)(j->req->target.len > 100 ? 100 : j->req->target.len),
              j->req->target.ptr, dn_err_name(rc), err->text);
-    snprintf(body, sizeof body, "500 Internal Server Error\n");
+    snprintf(body, sizeof body, "%d %s\n", status, dn__status_reason(status));
   } else {
     snprintf(body, sizeof body, "%d %s: %s\n", status,
              dn__status_reason(status), err->text);
@@ -248,14 +283,18 @@ static void respond_rep(dn__job *j, dn_rep *rep, dn_source src) {
   dn_http_result_free(&res);
 }
 
-void dn__site_run(dn__job *j) {
+int dn__site_run(dn__job *j, int cache_only) {
   const dn__req *q = j->req;
+  int head_or_get =
+      strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
+  if (cache_only && !head_or_get)
+    return 0;
   if (j->srv->o.handler && run_handler(j))
-    return;
-  if (strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0) {
+    return 1;
+  if (!head_or_get) {
     dn__job_simple(j, 405, "text/plain; charset=utf-8",
                    "405 Method Not Allowed\n", "Allow: GET, HEAD\r\n");
-    return;
+    return 1;
   }
   dn__buf uri;
   dn__buf_init(&uri, DN_URI_MAX);
@@ -271,11 +310,14 @@ void dn__site_run(dn__job *j) {
   if (rc)
     dn__error_set(&err, rc, 0, "bad request-target");
   else
-    rc = dn_engine_get(j->srv->o.engine, uri.data, uri.len, &req, 0, &rep,
-                       &info, &err);
+    rc = dn_engine_get(j->srv->o.engine, uri.data, uri.len, &req,
+                       cache_only ? DN_GET_CACHE_ONLY : 0, &rep, &info, &err);
   dn__buf_free(&uri);
+  if (cache_only && rc == DN_ENOTFOUND)
+    return 0; /* a miss: the caller renders it off the loop */
   if (rc)
     engine_error(j, rc, &err);
   else
     respond_rep(j, rep, info.source);
+  return 1;
 }
