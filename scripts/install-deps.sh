@@ -14,7 +14,7 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates
 # The tests start real servers (memcached, redis, varnish with the xkey
 # vmod) and a real browser (chromium, headless); clang builds the fuzzers.
 test_pkgs=(clang libclang-rt-14-dev clang-format memcached redis-server varnish
-  varnish-modules chromium curl python3 procps)
+  varnish-modules chromium curl python3 python3-flask procps)
 # Only the benchmarks need these (scripts/install-deps.sh --bench).
 bench_pkgs=(wrk nginx)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# app_smoke.sh - the origin-mode example app (examples/origin/app.py) on its
+# test_origin_app.sh - the origin-mode example app (examples/origin/app.py) on its
 # own: starts it on a free port with a fresh database, fetches every route
 # and checks the caching header fields, the ESI markup (the benchmark page
 # is 1 + 3 + 9 cacheable objects), the writes and their Donut-Invalidate
