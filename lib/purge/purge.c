@@ -1,16 +1,16 @@
 /* purge.c - the purger's public calls: creating and freeing it, queueing
  * tags and URIs from any thread, draining, statistics.
  *
- * Queueing takes the purger's mutex, copies the tags into the queue and
- * wakes the loop with uv_async_send; nothing here touches the network. The
- * loop thread (purge_loop.c) forms batches out of the queue. Two locks
+ * Queueing takes the purger's mutex, copies the tags into the queue
+ * (purge_queue.c) and wakes the loop with uv_async_send; nothing here
+ * touches the network. The loop thread (purge_loop.c) forms batches out of
+ * the queue, and frees a purger on a caller's loop through the callback
+ * given to dn__purge_loop_init once its handles are closed. Two locks
  * exist, the purger's and the ledger's, and no code holds both: the
  * ledger's is taken only with the purger's released.
  */
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "alloc.h"
@@ -25,13 +25,6 @@
 #define DEF_TIMEOUT_MS 10000
 #define DEF_CONNECT_MS 5000
 #define DEF_INFLIGHT 16
-
-static uv_once_t curl_once = UV_ONCE_INIT;
-static int curl_ok;
-
-static void curl_init_once(void) {
-  curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-}
 
 void dn_purger_options_init(dn_purger_options *o) {
   memset(o, 0, sizeof *o);
@@ -67,139 +60,6 @@ void dn_purge_backend_free(dn_purge_backend *b) {
   }
 }
 
-/* ---- the queue -------------------------------------------------------- */
-
-void dn__queue_init(dn__queue *q) {
-  dn__strlist_init(&q->tags);
-  dn__strlist_init(&q->uris);
-  dn__vec_init(&q->ids, sizeof(uint64_t));
-  q->fresh = 0;
-}
-
-void dn__queue_free(dn__queue *q) {
-  dn__strlist_free(&q->tags);
-  dn__strlist_free(&q->uris);
-  dn__vec_free(&q->ids);
-  dn__queue_init(q);
-}
-
-int dn__queue_empty(const dn__queue *q) {
-  return dn__strlist_count(&q->tags) == 0 && dn__strlist_count(&q->uris) == 0 &&
-         q->ids.len == 0;
-}
-
-static void strlist_truncate(dn__strlist *l, size_t count, size_t bytes) {
-  l->spans.len = count;
-  dn__buf_truncate(&l->bytes, bytes);
-}
-
-int dn__queue_merge(dn__queue *dst, const dn__queue *src) {
-  size_t tc = dst->tags.spans.len, tb = dst->tags.bytes.len;
-  int rc = dn__strlist_add_all(&dst->tags, &src->tags);
-  if (rc == 0 && (rc = dn__strlist_add_all(&dst->uris, &src->uris)) != 0)
-    strlist_truncate(&dst->tags, tc, tb);
-  if (rc == 0 && src->ids.len &&
-      dn__vec_reserve(&dst->ids, dst->ids.len + src->ids.len)) {
-    strlist_truncate(&dst->tags, tc, tb);
-    strlist_truncate(&dst->uris, dst->uris.spans.len - src->uris.spans.len,
-                     dst->uris.bytes.len - src->uris.bytes.len);
-    rc = DN_ENOMEM;
-  }
-  if (rc)
-    return DN_ENOMEM;
-  for (size_t i = 0; i < src->ids.len; i++)
-    *(uint64_t *)dn__vec_push(&dst->ids) = DN__VEC_AT(&src->ids, uint64_t, i);
-  dst->fresh += src->fresh;
-  return 0;
-}
-
-/* ---- helpers for the loop side ------------------------------------------ */
-
-void dn__purge_log(dn_purger *p, int level, const char *fmt, ...) {
-  if (!p->o.log)
-    return;
-  char msg[600];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  p->o.log(p->o.log_ud, level, msg);
-}
-
-uint64_t dn__purge_now(dn_purger *p) {
-  if (p->o.now_ms)
-    return p->o.now_ms(p->o.clock_ud);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void dn__purge_random(dn_purger *p, void *buf, size_t n) {
-  if (p->o.random && p->o.random(p->o.random_ud, buf, n) == 0)
-    return;
-  if (!p->o.random && RAND_bytes(buf, (int)n) == 1)
-    return;
-  /* No randomness to be had: jitter and nonces still differ per call. */
-  uint64_t x = uv_hrtime() ^ (uint64_t)(uintptr_t)buf;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    ((unsigned char *)buf)[i] = (unsigned char)x;
-  }
-}
-
-void dn__purge_check_idle(dn_purger *p) {
-  if (p->active == 0 && dn__queue_empty(&p->queue))
-    uv_cond_broadcast(&p->idle_cond);
-}
-
-typedef struct requeue_ctx {
-  dn__queue q;
-  int rc;
-} requeue_ctx;
-
-static void requeue_one(void *ud, const dn__entry *e) {
-  requeue_ctx *c = ud;
-  dn__queue one;
-  if (c->rc)
-    return;
-  one.tags = e->tags;
-  one.uris = e->uris;
-  dn__vec_init(&one.ids, sizeof(uint64_t));
-  one.fresh = 0;
-  uint64_t *id = dn__vec_push(&one.ids);
-  if (!id) {
-    c->rc = DN_ENOMEM;
-    return;
-  }
-  *id = e->id;
-  c->rc = dn__queue_merge(&c->q, &one);
-  dn__vec_free(&one.ids);
-}
-
-int dn__purge_requeue(dn_purger *p, int state) {
-  requeue_ctx c;
-  dn__queue_init(&c.q);
-  c.rc = 0;
-  dn__ledger_each(p->ledger, state, requeue_one, &c);
-  if (c.rc == 0 && state == DN_OUTBOX_FAILED && c.q.ids.len &&
-      dn__ledger_retry(p->ledger, c.q.ids.items, c.q.ids.len) == DN_EIO) {
-    uv_mutex_lock(&p->lock);
-    p->stats.outbox_errors++;
-    uv_mutex_unlock(&p->lock);
-  }
-  if (c.rc == 0 && !dn__queue_empty(&c.q)) {
-    uv_mutex_lock(&p->lock);
-    c.rc = dn__queue_merge(&p->queue, &c.q);
-    if (c.rc == 0)
-      p->stats.queued_tags += dn__strlist_count(&c.q.tags);
-    uv_mutex_unlock(&p->lock);
-  }
-  dn__queue_free(&c.q);
-  return c.rc;
-}
-
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static void destroy(dn_purger *p) {
@@ -211,8 +71,6 @@ static void destroy(dn_purger *p) {
   dn__free(p->outbox_dir);
   dn__free(p);
 }
-
-void dn__purge_release(dn_purger *p) { destroy(p); }
 
 static void thread_main(void *arg) {
   dn_purger *p = arg;
@@ -259,7 +117,7 @@ static int start(dn_purger *p, size_t adopted, dn_error *err) {
   } else {
     p->loop_thread = uv_thread_self();
   }
-  rc = dn__purge_loop_init(p);
+  rc = dn__purge_loop_init(p, destroy);
   if (rc) {
     if (p->owns_loop)
       uv_loop_close(&p->own_loop);
@@ -275,8 +133,7 @@ int dn_purger_new(dn_purge_backend backend, const dn_purger_options *opts,
   int rc = check_backend(&backend, err);
   if (rc)
     return rc;
-  uv_once(&curl_once, curl_init_once);
-  if (!curl_ok)
+  if (dn__curl_global_init())
     return dn__error_set(err, DN_ESTATE, 0, "libcurl failed to initialise");
   dn_purger *p = dn__calloc(1, sizeof *p);
   if (!p)

@@ -1,9 +1,18 @@
-/* purge_internal.h - the purger's pieces, shared by lib/purge*.c.
+/* purge_internal.h - the purger's pieces, shared by the files of
+ * lib/purge.
  *
- * purge.c holds the public calls and the queue, purge_loop.c what runs on
- * the loop thread (batches, requests over curl multi, retries, reports),
+ * purge.c holds the public calls, purge_queue.c the queue and draining,
+ * purge_hooks.c the log, clock and randomness, purge_loop.c what runs on
+ * the loop thread (batches, jobs, retries, reports), purge_transport.c one
+ * request on the wire (over lib/client/curl_loop.c), purge_ledger.c and
  * purge_outbox.c the ledger of pending and failed purges and its files,
- * purge_req.c the request builder, and purge_<backend>.c the backends.
+ * purge_req.c the request builder, and backends/ the backends.
+ *
+ * Calls between these files go one way, downwards: purge.c calls
+ * purge_loop.c, which calls purge_transport.c; those call purge_queue.c,
+ * purge_hooks.c, purge_ledger.c (which calls purge_outbox.c) and
+ * purge_req.c, and none of these calls back up. What goes up (a request
+ * that ended, a loop that has closed) goes through callbacks.
  */
 #ifndef DN_PURGE_INTERNAL_H
 #define DN_PURGE_INTERNAL_H
@@ -13,6 +22,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "curl_loop.h"
 #include "donut/purge.h"
 #include "vec.h"
 
@@ -185,7 +195,6 @@ int dn__outbox_file_name(const char *name, long *pid);
 
 typedef struct dn__batch dn__batch;
 typedef struct dn__job dn__job;
-typedef struct dn__sock dn__sock;
 
 /* What waits for the window: tags, URIs and the ledger ids of entries
  * already recorded. */
@@ -211,10 +220,10 @@ struct dn_purger {
 
   uv_async_t wake;
   uv_timer_t window;
-  uv_timer_t curl_timer;
-  CURLM *multi;
-  int handles_open; /* handles not yet closed */
-  int works;        /* threadpool requests in flight */
+  dn__curl_loop curl;
+  int handles_open; /* handles (the curl loop counts as one) not yet closed */
+  void (*released)(dn_purger *p); /* frees p once closed on a caller's loop */
+  int works;                      /* threadpool requests in flight */
 
   /* Under `lock`: the queue, the flags, the stats. */
   uv_mutex_t lock;
@@ -229,12 +238,42 @@ struct dn_purger {
   dn__job *jobs;               /* every job, for closing */
   dn__job *ready, *ready_tail; /* jobs waiting for a request slot */
   unsigned inflight;
-  dn__sock *socks;
   int closing;
   uint64_t serial;
 };
 
 #define DN__BODY_KEEP 512 /* response bytes kept for error messages */
+
+/* ---- one request on the wire (purge_transport.c), loop thread only ---- */
+
+/* status is the response's, or 0 when res is not CURLE_OK. */
+typedef void (*dn__purge_http_done)(void *ud, CURLcode res, int status);
+
+typedef struct dn__purge_http {
+  dn__curl_loop *cl;
+  CURL *easy; /* while the request is in flight */
+  struct curl_slist *hdrs;
+  dn__purge_http_done done;
+  void *ud;
+  char body[DN__BODY_KEEP + 1]; /* the start of the response body */
+  size_t body_len;
+  char retry_after[64];
+  char curl_err[CURL_ERROR_SIZE];
+} dn__purge_http;
+
+/* Sends req over cl with these timeouts; req must stay as it is until the
+ * request ends. done(ud, ...) runs on the loop thread when it ends, never
+ * from within this call; h then holds the start of the body and the
+ * Retry-After value. Returns 0, DN_ENOMEM, DN_EINVAL or DN_ESTATE (cl is
+ * closing); a failed call leaves nothing in flight and done never runs. */
+int dn__purge_http_start(dn__purge_http *h, dn__curl_loop *cl,
+                         const dn_purge_req *req, uint64_t timeout_ms,
+                         uint64_t connect_timeout_ms, dn__purge_http_done done,
+                         void *ud);
+/* Cancels h's request, if one is in flight; done does not run. */
+void dn__purge_http_abort(dn__purge_http *h);
+/* RFC 9110 §10.2.3: the delay Retry-After asks for, in ms, or -1. */
+int64_t dn__purge_retry_after_ms(const char *value, uint64_t now_ms);
 
 /* One request of a batch to one target, retried on its own. */
 struct dn__job {
@@ -246,12 +285,7 @@ struct dn__job {
   unsigned attempt; /* requests made */
   dn_purge_req req;
   int have_req;
-  CURL *easy;
-  struct curl_slist *hdrs;
-  char body[DN__BODY_KEEP + 1];
-  size_t body_len;
-  char retry_after[64];
-  char curl_err[CURL_ERROR_SIZE];
+  dn__purge_http http;
   char label[160];
   char error[256];
   int status;
@@ -259,34 +293,20 @@ struct dn__job {
   int timer_inited;
 };
 
-/* Transfers (purge_transport.c), loop thread only. Init wires p->multi, which
- * the caller created, to the loop. */
-void dn__purge_http_init(dn_purger *p);
-void dn__purge_http_close(dn_purger *p);
-/* Starts j's request: 0 or DN_ENOMEM. */
-int dn__purge_http_start(dn__job *j);
-/* Cancels j's transfer, if any. */
-void dn__purge_http_abort(dn__job *j);
-/* RFC 9110 §10.2.3: the delay Retry-After asks for, in ms, or -1. */
-int64_t dn__purge_retry_after_ms(const char *value, uint64_t now_ms);
-
 /* Loop side (purge_loop.c). */
-/* A transfer ended (status 0 when res is not CURLE_OK). */
-void dn__purge_job_finished(dn__job *j, CURLcode res, int status);
-void dn__purge_handle_closed(uv_handle_t *h);
-void dn__purge_maybe_release(dn_purger *p);
-int dn__purge_loop_init(dn_purger *p);
-void dn__purge_on_wake(uv_async_t *h);
+/* Creates the loop's handles; on a caller's loop, released(p) runs once
+ * they are all closed. 0 or DN_ESTATE, and then nothing is left open. */
+int dn__purge_loop_init(dn_purger *p, void (*released)(dn_purger *p));
 /* Starts closing every handle (loop thread). */
 void dn__purge_loop_close(dn_purger *p);
-/* Called by the loop side once everything is closed (caller's loop). */
-void dn__purge_release(dn_purger *p);
 
+/* Hooks (purge_hooks.c): the options' callbacks, or their defaults. */
 void dn__purge_log(dn_purger *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t dn__purge_now(dn_purger *p);
 void dn__purge_random(dn_purger *p, void *buf, size_t n);
 
+/* The queue (purge_queue.c). */
 void dn__queue_init(dn__queue *q);
 void dn__queue_free(dn__queue *q);
 int dn__queue_empty(const dn__queue *q);

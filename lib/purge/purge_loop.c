@@ -1,5 +1,6 @@
 /* purge_loop.c - what a purger does on its loop thread: batches, jobs,
- * retries and reports (the transfers themselves are in purge_transport.c).
+ * retries and reports. A request goes out through purge_transport.c,
+ * which reports its end to job_done through a callback.
  *
  * When the window closes (or dn_purger_flush asks), the queue becomes a
  * batch: tags and URIs deduplicated, purge keys computed with
@@ -44,15 +45,22 @@ struct dn__batch {
 
 static void dispatch(dn_purger *p);
 
-void dn__purge_maybe_release(dn_purger *p) {
+/* On a caller's loop, the purger is freed once nothing of it is left. */
+static void maybe_release(dn_purger *p) {
   if (p->closing && p->handles_open == 0 && p->works == 0 && !p->owns_loop)
-    dn__purge_release(p);
+    p->released(p);
 }
 
-void dn__purge_handle_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   dn_purger *p = h->data;
   p->handles_open--;
-  dn__purge_maybe_release(p);
+  maybe_release(p);
+}
+
+static void on_curl_closed(void *ud) {
+  dn_purger *p = ud;
+  p->handles_open--;
+  maybe_release(p);
 }
 
 /* ---- batches ------------------------------------------------------------- */
@@ -174,7 +182,7 @@ static void on_job_timer_closed(uv_handle_t *h) {
   dn_purger *p = j->p; /* the batch may be gone */
   job_free(j);
   p->handles_open--;
-  dn__purge_maybe_release(p);
+  maybe_release(p);
 }
 
 /* Unlinks a job and frees it (after its timer has closed). */
@@ -186,8 +194,8 @@ static void job_drop(dn__job *j) {
     p->jobs = j->anext;
   if (j->anext)
     j->anext->aprev = j->aprev;
-  if (j->easy) {
-    dn__purge_http_abort(j);
+  if (j->http.easy) {
+    dn__purge_http_abort(&j->http);
     p->inflight--;
   }
   if (j->timer_inited)
@@ -332,7 +340,7 @@ static void persist_after(uv_work_t *w, int status) {
   if (p->closing) {
     /* Abandoned: the entry stays pending in the outbox. */
     batch_free(b);
-    dn__purge_maybe_release(p);
+    maybe_release(p);
     return;
   }
   if (status == 0 && b->persist_rc != DN_ENOMEM) {
@@ -445,7 +453,7 @@ static void on_retry_timer(uv_timer_t *t) {
 static void schedule_retry(dn__job *j) {
   dn_purger *p = j->p;
   uint64_t now = dn__purge_now(p);
-  int64_t ra = dn__purge_retry_after_ms(j->retry_after, now);
+  int64_t ra = dn__purge_retry_after_ms(j->http.retry_after, now);
   /* A Retry-After of 0 or in the past would retry at once, again and
    * again: the normal backoff applies then. */
   if (ra >= 0 && ra < 100)
@@ -511,13 +519,13 @@ static int classify(dn_purger *p, dn__job *j, CURLcode res) {
   if (res == CURLE_OK) {
     /* Redacted whole, then cut: a cut secret would no longer match. */
     char ex[DN__BODY_KEEP + 1];
-    excerpt(j->body, j->body_len, ex, sizeof ex);
+    excerpt(j->http.body, j->http.body_len, ex, sizeof ex);
     dn__purge_req_redact(&j->req, ex, sizeof ex);
     snprintf(j->error, sizeof j->error, "%.32s %.100s: HTTP %d%s%.96s", name,
              j->label, j->status, *ex ? ": " : "", ex);
   } else {
     snprintf(j->error, sizeof j->error, "%.32s %.100s: %.110s", name, j->label,
-             *j->curl_err ? j->curl_err : curl_easy_strerror(res));
+             *j->http.curl_err ? j->http.curl_err : curl_easy_strerror(res));
   }
   dn__purge_req_redact(&j->req, j->error, sizeof j->error);
   int retryable = res == CURLE_OK
@@ -528,7 +536,9 @@ static int classify(dn_purger *p, dn__job *j, CURLcode res) {
   return retryable && j->attempt < p->o.max_attempts ? 0 : -1;
 }
 
-void dn__purge_job_finished(dn__job *j, CURLcode res, int status) {
+/* A request ended (status 0 when res is not CURLE_OK). */
+static void job_done(void *ud, CURLcode res, int status) {
+  dn__job *j = ud;
   dn_purger *p = j->p;
   p->inflight--;
   j->status = status;
@@ -554,9 +564,11 @@ static void start_job(dn__job *j) {
     settle_job(j, 0);
     return;
   }
-  if (dn__purge_http_start(j)) {
-    snprintf(j->error, sizeof j->error, "%s: out of memory",
-             p->backend.ops->name);
+  int rc = dn__purge_http_start(&j->http, &p->curl, &j->req, p->o.timeout_ms,
+                                p->o.connect_timeout_ms, job_done, j);
+  if (rc) {
+    snprintf(j->error, sizeof j->error, "%s: %s", p->backend.ops->name,
+             dn_strerror(rc));
     settle_job(j, 0);
     return;
   }
@@ -586,7 +598,7 @@ static void on_window(uv_timer_t *t) {
   flush(p);
 }
 
-void dn__purge_on_wake(uv_async_t *h) {
+static void on_wake(uv_async_t *h) {
   dn_purger *p = h->data;
   uv_mutex_lock(&p->lock);
   int stop = p->stop, now = p->flush_now, retry = p->retry_failed;
@@ -613,21 +625,16 @@ void dn__purge_on_wake(uv_async_t *h) {
   }
 }
 
-int dn__purge_loop_init(dn_purger *p) {
-  /* Everything that can fail happens before the first handle exists, so
-   * a failure leaves nothing to close. */
-  p->multi = curl_multi_init();
-  if (!p->multi)
-    return DN_ENOMEM;
-  if (uv_async_init(p->loop, &p->wake, dn__purge_on_wake) != 0) {
-    curl_multi_cleanup(p->multi);
-    p->multi = NULL;
+int dn__purge_loop_init(dn_purger *p, void (*released)(dn_purger *p)) {
+  /* Only the first can fail, so a failure leaves nothing to close. The
+   * curl loop makes its multi handle when the first request goes out. */
+  if (uv_async_init(p->loop, &p->wake, on_wake) != 0)
     return DN_ESTATE;
-  }
   uv_timer_init(p->loop, &p->window);
   p->wake.data = p->window.data = p;
-  p->handles_open = 2;
-  dn__purge_http_init(p);
+  dn__curl_loop_init(&p->curl, p->loop);
+  p->handles_open = 3;
+  p->released = released;
   return 0;
 }
 
@@ -664,10 +671,10 @@ void dn__purge_loop_close(dn_purger *p) {
     record_unsent(p, &q.tags, &q.uris, &q.ids);
   dn__queue_free(&q);
   uv_mutex_lock(&p->lock);
-  uv_close((uv_handle_t *)&p->wake, dn__purge_handle_closed);
+  uv_close((uv_handle_t *)&p->wake, on_handle_closed);
   dn__purge_check_idle(p);
   uv_mutex_unlock(&p->lock);
-  uv_close((uv_handle_t *)&p->window, dn__purge_handle_closed);
+  uv_close((uv_handle_t *)&p->window, on_handle_closed);
   while (p->jobs)
     job_drop(p->jobs);
   p->ready = p->ready_tail = NULL;
@@ -688,7 +695,6 @@ void dn__purge_loop_close(dn_purger *p) {
   p->active = 0;
   dn__purge_check_idle(p);
   uv_mutex_unlock(&p->lock);
-  if (p->multi)
-    dn__purge_http_close(p);
-  dn__purge_maybe_release(p);
+  dn__curl_loop_close(&p->curl, on_curl_closed, p);
+  maybe_release(p);
 }

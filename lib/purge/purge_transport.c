@@ -1,13 +1,13 @@
-/* purge_transport.c - a purger's HTTP transfers: libcurl's multi interface
- * driven by libuv.
+/* purge_transport.c - one purge request on the wire: a dn_purge_req
+ * turned into a libcurl easy handle and sent over a curl loop
+ * (lib/client/curl_loop.c), which drives libcurl's multi interface with
+ * libuv and reports back here.
  *
- * curl_multi_socket_action is the engine: libcurl's socket callback starts
- * and stops a uv_poll_t per socket, its timer callback arms one uv_timer_t,
- * and both handlers call back into libcurl and then collect the finished
- * transfers, which go back to purge_loop.c. A transfer is built from the
- * backend's dn_purge_req; the response body is kept only up to
- * DN__BODY_KEEP bytes (for error messages), and Retry-After is captured
- * (RFC 9110 §10.2.3).
+ * The request's fields become headers, its body the POST fields. Of the
+ * response only the status, the first DN__BODY_KEEP bytes of the body (for
+ * error messages) and Retry-After (RFC 9110 §10.2.3) are kept. When the
+ * transfer ends the easy handle is freed and the caller's callback gets
+ * the result; nothing here knows about batches, jobs or retries.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,29 +17,21 @@
 #include "http_util.h"
 #include "purge_internal.h"
 
-struct dn__sock {
-  uv_poll_t poll;
-  curl_socket_t fd;
-  dn_purger *p;
-  int closing;
-  dn__sock *next, *prev;
-};
-
 /* ---- responses ---------------------------------------------------------- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-  dn__job *j = ud;
-  size_t len = size * n, room = DN__BODY_KEEP - j->body_len;
+  dn__purge_http *h = ud;
+  size_t len = size * n, room = DN__BODY_KEEP - h->body_len;
   size_t take = len < room ? len : room;
-  memcpy(j->body + j->body_len, data, take);
-  j->body_len += take;
-  j->body[j->body_len] = '\0';
+  memcpy(h->body + h->body_len, data, take);
+  h->body_len += take;
+  h->body[h->body_len] = '\0';
   return len;
 }
 
 /* RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds. */
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-  dn__job *j = ud;
+  dn__purge_http *h = ud;
   size_t len = size * n;
   static const char name[] = "retry-after:";
   if (len > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
@@ -49,9 +41,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
       vl--;
     dn_slice v = dn__http_trim(data + sizeof name - 1, vl);
     size_t take =
-        v.len < sizeof j->retry_after - 1 ? v.len : sizeof j->retry_after - 1;
-    memcpy(j->retry_after, v.ptr, take);
-    j->retry_after[take] = '\0';
+        v.len < sizeof h->retry_after - 1 ? v.len : sizeof h->retry_after - 1;
+    memcpy(h->retry_after, v.ptr, take);
+    h->retry_after[take] = '\0';
   }
   return len;
 }
@@ -77,10 +69,9 @@ int64_t dn__purge_retry_after_ms(const char *v, uint64_t now) {
 
 /* ---- transfers ---------------------------------------------------------- */
 
-static int set_request(dn__job *j, CURL *e) {
-  dn_purger *p = j->p;
-  const dn_purge_req *r = &j->req;
-  struct curl_slist *h = NULL, *n;
+static int set_request(dn__purge_http *h, const dn_purge_req *r, CURL *e,
+                       uint64_t timeout_ms, uint64_t connect_timeout_ms) {
+  struct curl_slist *hdrs = NULL, *n;
   dn__buf line;
   dn__buf_init(&line, 0);
   for (size_t i = 0; i < r->fields.len; i++) {
@@ -88,31 +79,29 @@ static int set_request(dn__job *j, CURL *e) {
     dn__buf_truncate(&line, 0);
     if (dn__buf_append_cstr(&line, f->name) || dn__buf_append(&line, ": ", 2) ||
         dn__buf_append_cstr(&line, f->value) ||
-        !(n = curl_slist_append(h, line.data)))
+        !(n = curl_slist_append(hdrs, line.data)))
       goto fail;
-    h = n;
+    hdrs = n;
   }
   dn__buf_free(&line);
   /* No "Expect: 100-continue" round trip: the APIs answer at once. */
-  if (!(n = curl_slist_append(h, "Expect:")))
+  if (!(n = curl_slist_append(hdrs, "Expect:")))
     goto fail;
-  h = n;
-  j->hdrs = h;
+  hdrs = n;
+  h->hdrs = hdrs;
   const char *m = r->method[0] ? r->method : (r->has_body ? "POST" : "GET");
   if (curl_easy_setopt(e, CURLOPT_URL, r->url) ||
-      curl_easy_setopt(e, CURLOPT_HTTPHEADER, h) ||
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) ||
       curl_easy_setopt(e, CURLOPT_USERAGENT, "donut/" DN_VERSION_STRING) ||
       curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") ||
       curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
-      curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j) ||
-      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->curl_err) ||
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err) ||
       curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) ||
-      curl_easy_setopt(e, CURLOPT_WRITEDATA, j) ||
+      curl_easy_setopt(e, CURLOPT_WRITEDATA, h) ||
       curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ||
-      curl_easy_setopt(e, CURLOPT_HEADERDATA, j) ||
-      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->o.timeout_ms) ||
-      curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                       (long)p->o.connect_timeout_ms))
+      curl_easy_setopt(e, CURLOPT_HEADERDATA, h) ||
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms) ||
+      curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms))
     return DN_ENOMEM;
   if (r->has_body && (curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                                        (curl_off_t)r->body_len) ||
@@ -124,167 +113,54 @@ static int set_request(dn__job *j, CURL *e) {
   return 0;
 fail:
   dn__buf_free(&line);
-  curl_slist_free_all(h);
+  curl_slist_free_all(hdrs);
   return DN_ENOMEM;
 }
 
-int dn__purge_http_start(dn__job *j) {
-  dn_purger *p = j->p;
-  j->body_len = 0;
-  j->body[0] = '\0';
-  j->retry_after[0] = '\0';
-  j->curl_err[0] = '\0';
-  CURL *e = curl_easy_init();
-  if (!e || set_request(j, e) || curl_multi_add_handle(p->multi, e)) {
-    curl_slist_free_all(j->hdrs);
-    j->hdrs = NULL;
-    if (e)
-      curl_easy_cleanup(e);
-    return DN_ENOMEM;
-  }
-  j->easy = e;
-  return 0;
+/* Frees the easy handle and the header list of h's transfer. */
+static void release(dn__purge_http *h) {
+  if (h->easy)
+    curl_easy_cleanup(h->easy);
+  curl_slist_free_all(h->hdrs);
+  h->easy = NULL;
+  h->hdrs = NULL;
 }
 
-void dn__purge_http_abort(dn__job *j) {
-  if (!j->easy)
-    return;
-  curl_multi_remove_handle(j->p->multi, j->easy);
-  curl_easy_cleanup(j->easy);
-  curl_slist_free_all(j->hdrs);
-  j->easy = NULL;
-  j->hdrs = NULL;
-}
-
-static void check_multi(dn_purger *p) {
-  CURLMsg *m;
-  int left;
-  while (!p->closing && (m = curl_multi_info_read(p->multi, &left))) {
-    if (m->msg != CURLMSG_DONE)
-      continue;
-    CURL *easy = m->easy_handle; /* m is invalid once the handle is gone */
-    CURLcode res = m->data.result;
-    char *priv = NULL;
-    long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+static void on_done(void *ud, CURL *easy, CURLcode res) {
+  dn__purge_http *h = ud;
+  long status = 0;
+  if (res == CURLE_OK)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    dn__job *j = (dn__job *)priv;
-    dn__purge_http_abort(j);
-    dn__purge_job_finished(j, res, res == CURLE_OK ? (int)status : 0);
-  }
+  release(h);
+  h->done(h->ud, res, (int)status);
 }
 
-/* ---- libcurl <-> libuv ----------------------------------------------- */
-
-static void on_sock_closed(uv_handle_t *h) {
-  dn__sock *k = h->data;
-  dn_purger *p = k->p;
-  if (k->prev)
-    k->prev->next = k->next;
-  else
-    p->socks = k->next;
-  if (k->next)
-    k->next->prev = k->prev;
-  dn__free(k);
-  p->handles_open--;
-  dn__purge_maybe_release(p);
+int dn__purge_http_start(dn__purge_http *h, dn__curl_loop *cl,
+                         const dn_purge_req *req, uint64_t timeout_ms,
+                         uint64_t connect_timeout_ms, dn__purge_http_done done,
+                         void *ud) {
+  h->body_len = 0;
+  h->body[0] = '\0';
+  h->retry_after[0] = '\0';
+  h->curl_err[0] = '\0';
+  h->hdrs = NULL;
+  h->cl = cl;
+  h->done = done;
+  h->ud = ud;
+  h->easy = curl_easy_init();
+  int rc = h->easy
+               ? set_request(h, req, h->easy, timeout_ms, connect_timeout_ms)
+               : DN_ENOMEM;
+  if (rc == 0)
+    rc = dn__curl_loop_start(cl, h->easy, on_done, h);
+  if (rc)
+    release(h);
+  return rc;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  dn__sock *k = h->data;
-  dn_purger *p = k->p;
-  int flags = 0, running;
-  if (p->closing || k->closing)
+void dn__purge_http_abort(dn__purge_http *h) {
+  if (!h->easy)
     return;
-  if (status < 0)
-    flags = CURL_CSELECT_ERR;
-  if (events & UV_READABLE)
-    flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE)
-    flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(p->multi, k->fd, flags, &running);
-  check_multi(p);
-}
-
-static void sock_close(dn__sock *k) {
-  if (k->closing)
-    return;
-  k->closing = 1;
-  uv_poll_stop(&k->poll);
-  uv_close((uv_handle_t *)&k->poll, on_sock_closed);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
-                          void *socketp) {
-  dn_purger *p = userp;
-  dn__sock *k = socketp;
-  (void)e;
-  if (what == CURL_POLL_REMOVE) {
-    if (k)
-      sock_close(k);
-    if (p->multi)
-      curl_multi_assign(p->multi, s, NULL);
-    return 0;
-  }
-  if (p->closing)
-    return 0;
-  if (!k) {
-    k = dn__calloc(1, sizeof *k);
-    if (!k || uv_poll_init_socket(p->loop, &k->poll, s) != 0) {
-      dn__free(k);
-      return -1;
-    }
-    k->poll.data = k;
-    k->p = p;
-    k->fd = s;
-    k->next = p->socks;
-    if (p->socks)
-      p->socks->prev = k;
-    p->socks = k;
-    p->handles_open++;
-    curl_multi_assign(p->multi, s, k);
-  }
-  int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) |
-           (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-  uv_poll_start(&k->poll, ev, on_poll);
-  return 0;
-}
-
-static void on_curl_timeout(uv_timer_t *t) {
-  dn_purger *p = t->data;
-  int running;
-  if (p->closing)
-    return;
-  curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_multi(p);
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp) {
-  dn_purger *p = userp;
-  (void)m;
-  if (p->closing)
-    return 0;
-  if (timeout_ms < 0)
-    uv_timer_stop(&p->curl_timer);
-  else
-    uv_timer_start(&p->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-  return 0;
-}
-
-void dn__purge_http_init(dn_purger *p) {
-  uv_timer_init(p->loop, &p->curl_timer);
-  p->curl_timer.data = p;
-  p->handles_open++;
-  curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-  curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-  curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-}
-
-void dn__purge_http_close(dn_purger *p) {
-  uv_close((uv_handle_t *)&p->curl_timer, dn__purge_handle_closed);
-  for (dn__sock *k = p->socks; k; k = k->next)
-    sock_close(k);
-  curl_multi_cleanup(p->multi);
-  p->multi = NULL;
+  dn__curl_loop_cancel(h->cl, h->easy);
+  release(h);
 }
