@@ -15,6 +15,14 @@
  * dn_store_from_env() picks the store the way the application's
  * environment says: MEMCACHED_ADDR, REDIS_URL, DONUT_STORE (see
  * docs/stores.md).
+ *
+ * Both shared stores are optional parts of libdonut (the CMake options
+ * DONUT_WITH_MEMCACHED and DONUT_WITH_REDIS; donut/config.h says which
+ * this build has). Every function here exists in every build, so that
+ * programs and FFI bindings link against any libdonut: the constructor of
+ * a store that was left out returns DN_ENOTSUP, with err.text "memcached
+ * support is not built into this libdonut (DONUT_WITH_MEMCACHED=OFF)" or
+ * its redis counterpart.
  */
 #ifndef DONUT_STORE_SHARED_H
 #define DONUT_STORE_SHARED_H
@@ -79,9 +87,11 @@ typedef struct dn_store_shared_options {
  * sound set type.
  *
  * Returns 0 and an owned store in *out, DN_ECONFIG (bad server list or
- * options; err says which byte and why), DN_EINVAL (NULL arguments),
- * DN_ENOMEM or DN_ESTORE (libmemcached refused the configuration). On
- * failure *out is untouched. `err` may be NULL. The store is thread-safe. */
+ * options; err says which byte and why, naming the list "servers"),
+ * DN_EINVAL (NULL arguments), DN_ENOMEM, DN_ESTORE (libmemcached refused
+ * the configuration) or DN_ENOTSUP (this libdonut was built without
+ * memcached; checked before the arguments). On failure *out is
+ * untouched. `err` may be NULL. The store is thread-safe. */
 DN_EXTERN int dn_store_memcached_new(const char *servers,
                                      const dn_store_shared_options *opts,
                                      dn_store **out, dn_error *err);
@@ -93,8 +103,10 @@ DN_EXTERN int dn_store_memcached_new(const char *servers,
  * lazily. `opts` may be NULL.
  *
  * Returns 0 and an owned store in *out, DN_ECONFIG (bad URL or options,
- * with the reason in err), DN_EINVAL or DN_ENOMEM. On failure *out is
- * untouched. The store is thread-safe. */
+ * with the reason in err, naming the URL "url"), DN_EINVAL, DN_ENOMEM or
+ * DN_ENOTSUP (this libdonut was built without redis; checked before the
+ * arguments). On failure *out is untouched. `err` may be NULL. The store
+ * is thread-safe. */
 DN_EXTERN int dn_store_redis_new(const char *url,
                                  const dn_store_shared_options *opts,
                                  dn_store **out, dn_error *err);
@@ -134,7 +146,9 @@ typedef struct dn_store_env_options {
  *
  * Returns 0 and an owned store in *out, DN_ECONFIG (unknown store kind,
  * ambiguous or malformed address, bad option; err names the variable and
- * the reason), DN_EINVAL or DN_ENOMEM. On failure *out is untouched.
+ * the reason), DN_ENOTSUP (the selected store was left out of this build;
+ * err names what selected it), DN_EINVAL or DN_ENOMEM. On failure *out
+ * is untouched and desc, when given, is the empty string.
  * Reads the environment with getenv(): do not call it while another thread
  * changes the environment. */
 DN_EXTERN int dn_store_from_env(const dn_store_env_options *opts,

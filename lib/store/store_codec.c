@@ -7,8 +7,10 @@
  * only then inflates, so corrupted, truncated or foreign bytes are
  * rejected without reading out of bounds. Server keys are the namespace,
  * a kind letter and the key itself, or its SHA-256 when the key is too
- * long or has bytes the server does not allow.
+ * long or has bytes the server does not allow. The last part writes a
+ * server address the way both backends describe it for logs.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -365,3 +367,17 @@ int dn__parse_seq(const char *s, size_t len, uint64_t *out) {
 }
 
 uint64_t dn__seq_start(void) { return dn__random_u64() >> 2; }
+
+/* ---- addresses --------------------------------------------------------------
+ */
+void dn__hostport_describe(const dn__hostport *hp, char *out, size_t size) {
+  size_t len = strnlen(out, size);
+  if (len + 1 >= size)
+    return;
+  if (hp->port == 0)
+    snprintf(out + len, size - len, "%s", hp->host);
+  else if (strchr(hp->host, ':'))
+    snprintf(out + len, size - len, "[%s]:%u", hp->host, hp->port);
+  else
+    snprintf(out + len, size - len, "%s:%u", hp->host, hp->port);
+}

@@ -1,6 +1,7 @@
 /* store_codec.h - what the memcached and redis stores share: the value
- * format, the mapping of keys to server keys, option defaults, address
- * parsing and counters.
+ * format, the mapping of keys to server keys, option defaults and
+ * counters; and the address helpers of each backend, which store_select.c
+ * uses to describe the store it opened.
  *
  * A value on the server is
  *
@@ -112,6 +113,10 @@ int dn__parse_seq(const char *s, size_t len, uint64_t *out);
 uint64_t dn__seq_start(void);
 
 /* ---- addresses ------------------------------------------------------------
+ * Each backend parses its own address: dn__parse_servers and
+ * dn__store_memcached_describe live in store_memcached.c,
+ * dn__parse_redis_url and dn__store_redis_describe in store_redis.c. Only
+ * the ones of the backends built (donut/config.h) exist.
  */
 #define DN__HOST_MAX 256
 #define DN__MAX_SERVERS 64
@@ -121,11 +126,20 @@ typedef struct dn__hostport {
   unsigned port;           /* 0 for a unix socket */
 } dn__hostport;
 
+/* Appends "host:port", "[v6]:port" or a socket path to the NUL-terminated
+ * string in out[size], truncating. */
+void dn__hostport_describe(const dn__hostport *hp, char *out, size_t size);
+
 /* Parses "host:port[,host:port...]" (see dn_store_memcached_new). `what`
  * names the setting in messages. Fills up to DN__MAX_SERVERS entries.
- * Returns 0 or DN_ECONFIG with position and reason in err. */
+ * Returns 0, DN_ECONFIG with position and reason in err, or DN_ENOMEM. */
 int dn__parse_servers(const char *s, const char *what, dn__hostport *out,
                       size_t *count, dn_error *err);
+
+/* Writes "memcached, 1 server: h:p" or "memcached, N servers, ketama:
+ * h:p,..." for a server list that dn_store_memcached_new accepted, into
+ * out[size] (NUL-terminated, truncated). Returns 0 or DN_ENOMEM. */
+int dn__store_memcached_describe(const char *servers, char *out, size_t size);
 
 typedef struct dn__redis_url {
   dn__hostport hp;
@@ -135,18 +149,15 @@ typedef struct dn__redis_url {
   long db;
 } dn__redis_url;
 
-/* Parses "redis://[[user]:password@]host[:port][/db]". Returns 0 or
- * DN_ECONFIG with position and reason in err. */
+/* Parses "redis://[[user]:password@]host[:port][/db]". Returns 0,
+ * DN_ECONFIG with position and reason in err, or DN_ENOMEM. On failure
+ * out->password is zeroed. */
 int dn__parse_redis_url(const char *s, const char *what, dn__redis_url *out,
                         dn_error *err);
 
-/* The constructors behind dn_store_memcached_new / dn_store_redis_new;
- * `what` names the setting (such as "MEMCACHED_ADDR") in error messages. */
-int dn__store_memcached_open(const char *servers, const char *what,
-                             const dn_store_shared_options *opts,
-                             dn_store **out, dn_error *err);
-int dn__store_redis_open(const char *url, const char *what,
-                         const dn_store_shared_options *opts, dn_store **out,
-                         dn_error *err);
+/* Writes "redis, db N[, with password]: host:port" for a URL that
+ * dn_store_redis_new accepted, into out[size] (NUL-terminated, truncated);
+ * never the password. Returns 0 or DN_ENOMEM. */
+int dn__store_redis_describe(const char *url, char *out, size_t size);
 
 #endif

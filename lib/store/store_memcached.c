@@ -30,7 +30,11 @@
  * fail (reads miss, writes return errors) and libmemcached retries it after
  * retry_ms, instead of moving its keys to another server where stale
  * copies could survive the failed server's return.
+ *
+ * The server list is split by libmemcached's memcached_servers_parse();
+ * the checks it lacks are at the end of this file, with the constructor.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,9 +673,240 @@ static int mc_open_handles(mc_store *s, const dn__hostport *hp, size_t n) {
   return s->pool && s->bpool ? 0 : DN_ENOMEM;
 }
 
-int dn__store_memcached_open(const char *servers, const char *what,
-                             const dn_store_shared_options *opts,
-                             dn_store **out, dn_error *err) {
+/* ---- the server list -------------------------------------------------------
+ * memcached_servers_parse() splits the list and reads "[IPv6]:port", but it
+ * is loose where a typo in MEMCACHED_ADDR must fail at start-up (checked
+ * against libmemcached 1.1.4):
+ *  - it copies each entry into an 8 KiB stack buffer without checking the
+ *    length first;
+ *  - it skips one whitespace byte after a comma and none before, drops a
+ *    trailing empty entry and takes any other empty entry as a server
+ *    with an empty host name;
+ *  - it reads the port with strtoul() and casts it to in_port_t, so "12a"
+ *    is port 12, and "", "0" and "65536" all become 11211; a second ':' or
+ *    a space starts a weight;
+ *  - it takes any byte as part of a host name and keeps the brackets of an
+ *    IPv6 address, which would change the ketama ring (it hashes the name).
+ * So the list is first cut here into trimmed entries of bounded length,
+ * remembering where each starts for messages, and every server it returns
+ * is checked against the text of its entry: the entry must be exactly the
+ * host it returned, then nothing or ':' and a decimal port of 1 to 65535.
+ */
+/* The longest entry: a host name or "[IPv6]", ':' and five digits. */
+#define MC_ENTRY_MAX (DN__HOST_MAX + 8)
+
+typedef struct mc_entry {
+  size_t at, len; /* where the entry is in the list */
+} mc_entry;
+
+static int mc_entry_check(const char *s, size_t b, size_t e, size_t n,
+                          const char *what, dn_error *err) {
+  if (b == e)
+    return dn__error_set(err, DN_ECONFIG, b, "%s: empty server entry", what);
+  if (n == DN__MAX_SERVERS)
+    return dn__error_set(err, DN_ECONFIG, b, "%s: more than %d servers", what,
+                         DN__MAX_SERVERS);
+  if (e - b > MC_ENTRY_MAX)
+    return dn__error_set(err, DN_ECONFIG, b, "%s: host name too long", what);
+  return 0;
+}
+
+/* Cuts s at commas into entries without the spaces around them, and joins
+ * them again with commas into *joined for memcached_servers_parse. */
+static int mc_split(const char *s, const char *what, mc_entry *ent,
+                    size_t *count, char **joined, dn_error *err) {
+  size_t len = strlen(s), at = 0, n = 0, jl = 0;
+  char *j = dn__malloc(len + 1);
+  if (!j)
+    return DN_ENOMEM;
+  for (;;) {
+    size_t end = at + strcspn(s + at, ","), b = at, e = end;
+    while (b < e && s[b] == ' ')
+      b++;
+    while (e > b && s[e - 1] == ' ')
+      e--;
+    int rc = mc_entry_check(s, b, e, n, what, err);
+    if (rc) {
+      dn__free(j);
+      return rc;
+    }
+    ent[n].at = b;
+    ent[n++].len = e - b;
+    if (jl)
+      j[jl++] = ',';
+    memcpy(j + jl, s + b, e - b);
+    jl += e - b;
+    if (end == len)
+      break;
+    at = end + 1;
+  }
+  j[jl] = '\0';
+  *joined = j;
+  *count = n;
+  return 0;
+}
+
+static int mc_is_host_byte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+static int mc_is_v6_byte(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+}
+
+/* The text after the host: nothing, or ':' and the port it returned. */
+static int mc_check_port(const char *p, size_t len, size_t at, unsigned port,
+                         const char *what, dn_error *err) {
+  unsigned v = 0;
+  if (len == 0)
+    return 0;
+  if (p[0] != ':')
+    return dn__error_set(err, DN_ECONFIG, at, "%s: expected ':port'", what);
+  if (memchr(p + 1, ':', len - 1))
+    return dn__error_set(err, DN_ECONFIG, at,
+                         "%s: too many ':' (write IPv6 addresses as [addr])",
+                         what);
+  for (size_t i = 1; i < len; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return dn__error_set(err, DN_ECONFIG, at + i,
+                           "%s: port must be decimal digits", what);
+    v = v * 10 + (unsigned)(p[i] - '0');
+  }
+  if (len < 2 || len > 6 || v == 0 || v > 65535 || v != port)
+    return dn__error_set(err, DN_ECONFIG, at + 1, "%s: port must be 1 to 65535",
+                         what);
+  return 0;
+}
+
+/* The host it returned: "[IPv6]", a name, or an absolute socket path. */
+static int mc_check_host(const char *h, size_t hl, size_t at, const char *what,
+                         dn__hostport *hp, dn_error *err) {
+  size_t from = 0;
+  if (h[0] == '[') {
+    if (hl < 2 || h[hl - 1] != ']') {
+      const char *close = memchr(h, ']', hl);
+      return close
+                 ? dn__error_set(err, DN_ECONFIG, at + (size_t)(close - h) + 1,
+                                 "%s: expected ':port'", what)
+                 : dn__error_set(err, DN_ECONFIG, at, "%s: missing ']'", what);
+    }
+    from = 1;
+    hl -= 2;
+  }
+  for (size_t i = 0; i < hl; i++)
+    if (h[0] == '/' ? (unsigned char)h[i] <= ' ' || h[i] == 0x7f
+        : from      ? !mc_is_v6_byte(h[from + i])
+                    : !mc_is_host_byte(h[i]))
+      return dn__error_set(err, DN_ECONFIG, at + from + i,
+                           h[0] == '/' ? "%s: bad byte in socket path"
+                           : from      ? "%s: bad byte in IPv6 address"
+                                       : "%s: bad byte in host name",
+                           what);
+  if (hl == 0)
+    return dn__error_set(err, DN_ECONFIG, at, "%s: empty host", what);
+  if (hl >= DN__HOST_MAX)
+    return dn__error_set(err, DN_ECONFIG, at,
+                         h[0] == '/' ? "%s: socket path too long"
+                                     : "%s: host name too long",
+                         what);
+  memcpy(hp->host, h + from, hl);
+  hp->host[hl] = '\0';
+  return 0;
+}
+
+/* Checks one server memcached_servers_parse returned against the text of
+ * its entry, and copies it to hp. */
+static int mc_take_server(const char *s, const mc_entry *e,
+                          const memcached_server_st *srv, const char *what,
+                          dn__hostport *hp, dn_error *err) {
+  const char *h = srv->hostname;
+  size_t hl = strlen(h);
+  if (hl > e->len || memcmp(s + e->at, h, hl) != 0) /* it skipped a byte */
+    return dn__error_set(err, DN_ECONFIG, e->at, "%s: bad byte in host name",
+                         what);
+  /* A bracket is checked first ("[::1" is a missing ']'), and a name last
+   * ("::1:11211" is an IPv6 address without brackets, not an empty host). */
+  int rc = 0;
+  if (h[0] == '/' && hl < e->len)
+    rc = dn__error_set(err, DN_ECONFIG, e->at + hl,
+                       "%s: a socket path cannot contain ':'", what);
+  else if (h[0] == '[')
+    rc = mc_check_host(h, hl, e->at, what, hp, err);
+  if (!rc)
+    rc = mc_check_port(s + e->at + hl, e->len - hl, e->at + hl, srv->port, what,
+                       err);
+  if (!rc && h[0] != '[')
+    rc = mc_check_host(h, hl, e->at, what, hp, err);
+  hp->port = srv->port;
+  return rc;
+}
+
+int dn__parse_servers(const char *s, const char *what, dn__hostport *out,
+                      size_t *count, dn_error *err) {
+  mc_entry ent[DN__MAX_SERVERS];
+  size_t n = 0;
+  char *joined = NULL;
+  memcached_server_list_st list = NULL;
+  int rc = mc_split(s, what, ent, &n, &joined, err);
+  if (rc)
+    goto out;
+  errno = 0;
+  list = memcached_servers_parse(joined);
+  if (!list) { /* strtoul() overflowed, or out of memory */
+    rc = errno == ERANGE ? dn__error_set(err, DN_ECONFIG, 0,
+                                         "%s: port must be 1 to 65535", what)
+                         : DN_ENOMEM;
+    goto out;
+  }
+  if (memcached_server_list_count(list) != n) {
+    rc = dn__error_set(err, DN_ECONFIG, 0, "%s: cannot parse the server list",
+                       what);
+    goto out;
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    rc = mc_take_server(s, &ent[i], &list[i], what, &out[i], err);
+    for (size_t j = 0; !rc && j < i; j++)
+      if (out[j].port == out[i].port && strcmp(out[j].host, out[i].host) == 0)
+        rc = dn__error_set(err, DN_ECONFIG, ent[i].at,
+                           "%s: server listed twice", what);
+  }
+  if (!rc)
+    *count = n;
+out:
+  memcached_server_list_free(list);
+  dn__free(joined);
+  return rc;
+}
+
+int dn__store_memcached_describe(const char *servers, char *out, size_t size) {
+  dn__hostport *hp = dn__malloc(sizeof *hp * DN__MAX_SERVERS);
+  size_t n = 0;
+  if (!hp)
+    return DN_ENOMEM;
+  int rc = dn__parse_servers(servers, "", hp, &n, NULL);
+  if (!rc) {
+    if (n == 1)
+      snprintf(out, size, "memcached, 1 server: ");
+    else
+      snprintf(out, size, "memcached, %zu servers, ketama: ", n);
+    for (size_t i = 0; i < n; i++) {
+      size_t len = strlen(out);
+      if (i && len + 1 < size)
+        snprintf(out + len, size - len, ",");
+      dn__hostport_describe(&hp[i], out, size);
+    }
+  }
+  dn__free(hp);
+  return rc;
+}
+
+/* ---- creating ---------------------------------------------------------------
+ */
+int dn_store_memcached_new(const char *servers,
+                           const dn_store_shared_options *opts, dn_store **out,
+                           dn_error *err) {
   if (!servers || !out)
     return dn__error_set(err, DN_EINVAL, 0, "servers and out are required");
   dn__hostport *hp = dn__malloc(sizeof *hp * DN__MAX_SERVERS);
@@ -681,7 +916,7 @@ int dn__store_memcached_open(const char *servers, const char *what,
   if (!rc)
     rc = dn__shared_conf_init(&s->conf, opts, err);
   if (!rc)
-    rc = dn__parse_servers(servers, what, hp, &n, err);
+    rc = dn__parse_servers(servers, "servers", hp, &n, err);
   if (rc)
     goto out;
   dn__shared_counters_init(&s->ctr);
@@ -693,7 +928,7 @@ int dn__store_memcached_open(const char *servers, const char *what,
   if (!rc)
     rc = dn_store_new(&mc_ops, s, out);
   if (rc)
-    dn__error_set(err, rc, 0, "%s: cannot set up libmemcached: %s", what,
+    dn__error_set(err, rc, 0, "servers: cannot set up libmemcached: %s",
                   dn_strerror(rc));
 out:
   if (rc && s)
@@ -702,10 +937,4 @@ out:
     dn__free(s);
   dn__free(hp);
   return rc;
-}
-
-int dn_store_memcached_new(const char *servers,
-                           const dn_store_shared_options *opts, dn_store **out,
-                           dn_error *err) {
-  return dn__store_memcached_open(servers, "servers", opts, out, err);
 }

@@ -20,14 +20,20 @@
  * sets are read with ZSCAN. Index members carry their own deadline as the
  * score of a sorted set, expired members are trimmed on every add, and the
  * key itself expires with its last member.
+ *
+ * The redis:// URL is parsed with libcurl's URL API; the checks it lacks
+ * are at the end of this file, with the constructor.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
 #include "alloc.h"
@@ -44,6 +50,8 @@
 /* Longer ttls are cut to 100 years: Redis refuses expiry times that
  * overflow its millisecond clock. */
 #define RD_TTL_MAX ((uint64_t)100 * 365 * 24 * 3600 * 1000)
+/* The port when the URL names none. */
+#define RD_DEFAULT_PORT 6379
 /* ZSCAN page size. */
 #define RD_SCAN_COUNT "512"
 
@@ -911,9 +919,249 @@ static int rd_init_sync(rd_store *s) {
   return 0;
 }
 
-int dn__store_redis_open(const char *url, const char *what,
-                         const dn_store_shared_options *opts, dn_store **out,
-                         dn_error *err) {
+/* ---- the URL ----------------------------------------------------------------
+ * libcurl's URL API parses the URL (RFC 3986): the userinfo and its
+ * percent-decoding, the host (IPv6 in brackets), the port and the path.
+ * Checked here is only what it lets through that a redis URL must not have
+ * (curl 7.88):
+ *  - it also takes "redis:/h" and "redis:///h", and an unparsable URL
+ *    gives no scheme to read, so the prefix is checked first (and rediss://
+ *    always gets its own message);
+ *  - it drops an empty fragment ("redis://h/1#"); '?' and '#' can only
+ *    start a query or a fragment (RFC 3986 §3), so the text is searched;
+ *  - it keeps a '%' that starts no escape ("%zz", a final "%3") as it is;
+ *  - it takes "host:" as no port and accepts port 0;
+ *  - it moves an IPv6 zone id ("%25eth0") out of the host, where it would
+ *    be lost;
+ *  - a user without a password, and a db, are ours to refuse.
+ */
+#define RD_URL_AT 8 /* where the authority starts, after "redis://" */
+
+/* `at` is where the host starts; userinfo faults are reported before it. */
+static int rd_url_fail(CURLUcode uc, size_t at, const char *what,
+                       dn_error *err) {
+  const char *why = NULL;
+  switch (uc) {
+  case CURLUE_OUT_OF_MEMORY:
+    return dn__error_set(err, DN_ENOMEM, 0, "%s: out of memory", what);
+  case CURLUE_BAD_PORT_NUMBER:
+    why = "port must be 1 to 65535";
+    break;
+  case CURLUE_NO_HOST:
+    why = "empty host";
+    break;
+  case CURLUE_BAD_HOSTNAME:
+    why = "bad host name";
+    break;
+  case CURLUE_BAD_IPV6:
+    why = "bad IPv6 address";
+    break;
+  case CURLUE_BAD_USER:
+  case CURLUE_BAD_PASSWORD:
+  case CURLUE_BAD_LOGIN:
+    why = "bad byte in user or password";
+    at = RD_URL_AT;
+    break;
+  case CURLUE_URLDECODE:
+    why = "user or password has a control byte";
+    at = RD_URL_AT;
+    break;
+  default:
+    return dn__error_set(err, DN_ECONFIG, 0, "%s: bad URL (%s)", what,
+                         curl_url_strerror(uc));
+  }
+  return dn__error_set(err, DN_ECONFIG, at, "%s: %s", what, why);
+}
+
+/* One part of the URL; *out is NULL when the URL has none. */
+static CURLUcode rd_url_get(CURLU *u, CURLUPart part, unsigned flags,
+                            char **out) {
+  *out = NULL;
+  CURLUcode uc = curl_url_get(u, part, out, flags);
+  if (uc == CURLUE_NO_USER || uc == CURLUE_NO_PASSWORD ||
+      uc == CURLUE_NO_PORT || uc == CURLUE_NO_ZONEID) {
+    *out = NULL;
+    return CURLUE_OK;
+  }
+  return uc;
+}
+
+static void rd_url_free(char *s) {
+  if (s)
+    memset(s, 0, strlen(s));
+  curl_free(s);
+}
+
+static int rd_is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 §2.1: a '%' starts two hex digits. */
+static int rd_check_escapes(const char *s, size_t at, const char *what,
+                            dn_error *err) {
+  for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%'))
+    if (!rd_is_hex(p[1]) || !rd_is_hex(p[2]))
+      return dn__error_set(err, DN_ECONFIG, at + (size_t)(p - s),
+                           "%s: bad percent-encoding", what);
+  return 0;
+}
+
+/* Percent-decodes one userinfo part into out[cap]. */
+static int rd_url_decoded(CURLU *u, CURLUPart part, const char *what, char *out,
+                          size_t cap, dn_error *err) {
+  char *v;
+  CURLUcode uc = rd_url_get(u, part, CURLU_URLDECODE, &v);
+  if (uc)
+    return rd_url_fail(uc, RD_URL_AT, what, err);
+  size_t len = v ? strlen(v) : 0;
+  int rc = 0;
+  if (len >= cap)
+    rc = dn__error_set(err, DN_ECONFIG, RD_URL_AT,
+                       "%s: user or password too long", what);
+  else
+    memcpy(out, v ? v : "", len + 1);
+  rd_url_free(v);
+  return rc;
+}
+
+static int rd_url_userinfo(CURLU *u, const char *what, dn__redis_url *out,
+                           dn_error *err) {
+  char *user, *pw = NULL;
+  CURLUcode uc = rd_url_get(u, CURLUPART_USER, 0, &user);
+  if (!uc)
+    uc = rd_url_get(u, CURLUPART_PASSWORD, 0, &pw);
+  int rc = uc ? rd_url_fail(uc, RD_URL_AT, what, err) : 0;
+  if (!rc && user && !pw)
+    rc = dn__error_set(err, DN_ECONFIG, RD_URL_AT,
+                       "%s: expected [user]:password@ before the host", what);
+  if (!rc && pw) {
+    const char *raw_user = user ? user : "";
+    rc = rd_check_escapes(raw_user, RD_URL_AT, what, err);
+    if (!rc)
+      rc = rd_check_escapes(pw, RD_URL_AT + strlen(raw_user) + 1, what, err);
+    if (!rc)
+      rc = rd_url_decoded(u, CURLUPART_USER, what, out->user, sizeof out->user,
+                          err);
+    if (!rc)
+      rc = rd_url_decoded(u, CURLUPART_PASSWORD, what, out->password,
+                          sizeof out->password, err);
+    out->has_password = rc == 0;
+  }
+  rd_url_free(user);
+  rd_url_free(pw);
+  return rc;
+}
+
+/* The host starts at `at` and the authority ends at `end` (the path). */
+static int rd_url_hostport(CURLU *u, const char *s, size_t at, size_t end,
+                           const char *what, dn__hostport *hp, dn_error *err) {
+  char *host = NULL, *zone = NULL, *port = NULL;
+  CURLUcode uc = rd_url_get(u, CURLUPART_HOST, 0, &host);
+  if (!uc)
+    uc = rd_url_get(u, CURLUPART_ZONEID, 0, &zone);
+  if (!uc)
+    uc = rd_url_get(u, CURLUPART_PORT, 0, &port);
+  int rc = uc ? rd_url_fail(uc, at, what, err) : 0;
+  size_t from = host && host[0] == '[', hl = host ? strlen(host) - 2 * from : 0;
+  if (!rc && zone)
+    rc = dn__error_set(err, DN_ECONFIG, at,
+                       "%s: IPv6 zone ids are not supported", what);
+  else if (!rc && hl == 0)
+    rc = dn__error_set(err, DN_ECONFIG, at, "%s: empty host", what);
+  else if (!rc && hl >= DN__HOST_MAX)
+    rc = dn__error_set(err, DN_ECONFIG, at, "%s: host name too long", what);
+  hp->port = port ? (unsigned)strtoul(port, NULL, 10) : RD_DEFAULT_PORT;
+  if (!rc && (hp->port == 0 || (!port && s[end - 1] == ':')))
+    rc =
+        dn__error_set(err, DN_ECONFIG, at, "%s: port must be 1 to 65535", what);
+  if (!rc) {
+    memcpy(hp->host, host + from, hl);
+    hp->host[hl] = '\0';
+  }
+  curl_free(host);
+  curl_free(zone);
+  curl_free(port);
+  return rc;
+}
+
+/* The path: "/" and a db number, or nothing. */
+static int rd_url_db(CURLU *u, size_t at, const char *what, long *db,
+                     dn_error *err) {
+  char *path;
+  CURLUcode uc = rd_url_get(u, CURLUPART_PATH, 0, &path);
+  if (uc)
+    return rd_url_fail(uc, at, what, err);
+  const char *d = path && path[0] == '/' ? path + 1 : "";
+  size_t len = strlen(d);
+  long v = 0;
+  int rc = len > 9 ? dn__error_set(err, DN_ECONFIG, at + 1,
+                                   "%s: db number too large", what)
+                   : 0;
+  for (size_t i = 0; !rc && i < len; i++)
+    if (d[i] >= '0' && d[i] <= '9')
+      v = v * 10 + (d[i] - '0');
+    else
+      rc = dn__error_set(err, DN_ECONFIG, at + 1 + i,
+                         "%s: db must be a decimal number", what);
+  *db = rc ? 0 : v;
+  curl_free(path);
+  return rc;
+}
+
+int dn__parse_redis_url(const char *s, const char *what, dn__redis_url *out,
+                        dn_error *err) {
+  memset(out, 0, sizeof *out);
+  if (strncasecmp(s, "rediss://", 9) == 0)
+    return dn__error_set(err, DN_ECONFIG, 0,
+                         "%s: TLS (rediss://) is not supported", what);
+  if (strncasecmp(s, "redis://", 8) != 0)
+    return dn__error_set(err, DN_ECONFIG, 0, "%s: must start with redis://",
+                         what);
+  size_t q = strcspn(s, "?#"), end = RD_URL_AT + strcspn(s + RD_URL_AT, "/");
+  if (s[q])
+    return dn__error_set(err, DN_ECONFIG, q,
+                         "%s: query and fragment are not supported", what);
+  size_t host_at = RD_URL_AT;
+  for (size_t i = RD_URL_AT; i < end; i++)
+    if (s[i] == '@')
+      host_at = i + 1;
+  if (host_at == end)
+    return dn__error_set(err, DN_ECONFIG, host_at, "%s: empty host", what);
+  CURLU *u = curl_url();
+  if (!u)
+    return DN_ENOMEM;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, s,
+                              CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS);
+  int rc = uc ? rd_url_fail(uc, host_at, what, err) : 0;
+  if (!rc)
+    rc = rd_url_userinfo(u, what, out, err);
+  if (!rc)
+    rc = rd_url_hostport(u, s, host_at, end, what, &out->hp, err);
+  if (!rc)
+    rc = rd_url_db(u, end, what, &out->db, err);
+  curl_url_cleanup(u);
+  if (rc)
+    memset(out->password, 0, sizeof out->password);
+  return rc;
+}
+
+int dn__store_redis_describe(const char *url, char *out, size_t size) {
+  dn__redis_url u;
+  int rc = dn__parse_redis_url(url, "", &u, NULL);
+  if (rc)
+    return rc;
+  snprintf(out, size, "redis, db %ld%s: ", u.db,
+           u.has_password ? ", with password" : "");
+  dn__hostport_describe(&u.hp, out, size);
+  memset(u.password, 0, sizeof u.password);
+  return 0;
+}
+
+/* ---- creating ---------------------------------------------------------------
+ */
+int dn_store_redis_new(const char *url, const dn_store_shared_options *opts,
+                       dn_store **out, dn_error *err) {
   if (!url || !out)
     return dn__error_set(err, DN_EINVAL, 0, "url and out are required");
   rd_store *s = dn__calloc(1, sizeof *s);
@@ -921,7 +1169,7 @@ int dn__store_redis_open(const char *url, const char *what,
     return DN_ENOMEM;
   int rc = dn__shared_conf_init(&s->conf, opts, err);
   if (!rc)
-    rc = dn__parse_redis_url(url, what, &s->url, err);
+    rc = dn__parse_redis_url(url, "url", &s->url, err);
   if (!rc) {
     s->idle = dn__calloc(s->conf.pool_size, sizeof *s->idle);
     rc = s->idle ? rd_init_sync(s) : DN_ENOMEM;
@@ -938,9 +1186,4 @@ int dn__store_redis_open(const char *url, const char *what,
   if (rc)
     rd_destroy(s);
   return rc;
-}
-
-int dn_store_redis_new(const char *url, const dn_store_shared_options *opts,
-                       dn_store **out, dn_error *err) {
-  return dn__store_redis_open(url, "url", opts, out, err);
 }

@@ -189,6 +189,17 @@ static void test_malformed_values(void **state) {
       {"MEMCACHED_ADDR", "a b:1"},
       {"MEMCACHED_ADDR", "h:1,h:1"},
       {"MEMCACHED_ADDR", "memcached://h:1"},
+      /* What memcached_servers_parse() takes loosely: a weight after a
+       * second ':' or a space, a whitespace byte it skips after a comma, a
+       * port strtoul() overflows on, a ':' that cuts a socket path. */
+      {"MEMCACHED_ADDR", "h:1:2"},
+      {"MEMCACHED_ADDR", "h:1 2"},
+      {"MEMCACHED_ADDR", "a,\tb"},
+      {"MEMCACHED_ADDR", "h:99999999999999999999999"},
+      {"MEMCACHED_ADDR", "h:000080"},
+      {"MEMCACHED_ADDR", "/run/memcached:1"},
+      {"MEMCACHED_ADDR", "[::g]:1"},
+      {"MEMCACHED_ADDR", "[]:1"},
       {"REDIS_URL", "http://h:6379"},
       {"REDIS_URL", "rediss://h:6379"},
       {"REDIS_URL", "redis://"},
@@ -199,6 +210,24 @@ static void test_malformed_values(void **state) {
       {"REDIS_URL", "redis://:%zz@h"},
       {"REDIS_URL", "redis://:a%00b@h"},
       {"REDIS_URL", "redis://h/12345678901"},
+      /* What libcurl's URL API takes loosely. */
+      {"REDIS_URL", "redis:/h"},
+      {"REDIS_URL", "redis:///h"},
+      {"REDIS_URL", "redis://h/1?"},
+      {"REDIS_URL", "redis://h/1#"},
+      {"REDIS_URL", "redis://h:"},
+      {"REDIS_URL", "redis://h:0"},
+      {"REDIS_URL", "redis://:p%3@h"},
+      {"REDIS_URL", "redis://:p%@h"},
+      {"REDIS_URL", "redis://@h"},
+      {"REDIS_URL", "redis://[fe80::1%25eth0]:6379"},
+      {"REDIS_URL", "redis://h/a/../2"},
+      {"REDIS_URL", "redis://h/%32"},
+      {"REDIS_URL", "redis://h/2/"},
+      {"REDIS_URL", "redis://:p@"},
+      {"REDIS_URL", "redis://h h"},
+      {"REDIS_URL", "redis://[::1"},
+      {"REDIS_URL", "redis://:a%0ab@h"},
       {"DONUT_STORE", "memcache"},
       {"DONUT_STORE", "redis"},
       {"DONUT_STORE", "MEMORY"},
@@ -217,6 +246,87 @@ static void test_malformed_values(void **state) {
                                          ? cases[i].var
                                          : "DONUT_STORE"));
   }
+}
+
+/* Messages name the variable or option the address came from, and the
+ * constructors name their argument; err.position is the byte offset. */
+static void expect_error(const dn_store_env_options *o, const char *text,
+                         size_t position) {
+  dn_store *st = NULL;
+  dn_error err = {0};
+  assert_int_equal(dn_store_from_env(o, &st, NULL, 0, &err), DN_ECONFIG);
+  assert_null(st);
+  assert_string_equal(err.text, text);
+  assert_int_equal(err.position, position);
+}
+
+static void test_messages_name_the_setting(void **state) {
+  (void)state;
+  setenv("MEMCACHED_ADDR", "host:0", 1);
+  expect_error(NULL, "MEMCACHED_ADDR: port must be 1 to 65535", 5);
+  dn_store_env_options o = {0};
+  o.memcached_addr = "h:1,h:x";
+  expect_error(&o, "memcached_addr: port must be decimal digits", 6);
+  o.memcached_addr = "h:1,/run/memcached:1";
+  expect_error(&o, "memcached_addr: a socket path cannot contain ':'", 18);
+  clean_env(NULL);
+  setenv("REDIS_URL", "rediss://h:6379", 1);
+  expect_error(NULL, "REDIS_URL: TLS (rediss://) is not supported", 0);
+  setenv("REDIS_URL", "redis://u:p@h/abc", 1);
+  expect_error(NULL, "REDIS_URL: db must be a decimal number", 14);
+  setenv("REDIS_URL", "redis://:p@", 1);
+  expect_error(NULL, "REDIS_URL: empty host", 11);
+  setenv("REDIS_URL", "redis://:p%zz@h", 1);
+  expect_error(NULL, "REDIS_URL: bad percent-encoding", 10);
+  o.memcached_addr = NULL;
+  o.redis_url = "redis://h/1#";
+  expect_error(&o, "redis_url: query and fragment are not supported", 11);
+  dn_store *st = NULL;
+  dn_error err = {0};
+  assert_int_equal(dn_store_redis_new("redis://h:", NULL, &st, &err),
+                   DN_ECONFIG);
+  assert_string_equal(err.text, "url: port must be 1 to 65535");
+  assert_int_equal(dn_store_memcached_new("h , h:11211", NULL, &st, &err),
+                   DN_ECONFIG);
+  assert_string_equal(err.text, "servers: server listed twice");
+  assert_int_equal(err.position, 4);
+}
+
+/* memcached_servers_parse() copies each entry into a fixed stack buffer
+ * (8 KiB) without checking its length: a long entry must be refused
+ * before it gets there. */
+static void test_long_entries(void **state) {
+  (void)state;
+  size_t n = 20000;
+  char *s = malloc(n + 16);
+  assert_non_null(s);
+  memcpy(s, "h:1,", 4);
+  memset(s + 4, 'a', n);
+  memcpy(s + 4 + n, ":11211", 7);
+  dn_store *st = NULL;
+  dn_error err = {0};
+  assert_int_equal(dn_store_memcached_new(s, NULL, &st, &err), DN_ECONFIG);
+  assert_string_equal(err.text, "servers: host name too long");
+  assert_int_equal(err.position, 4);
+  /* The longest host that fits, and one byte more. */
+  memset(s, 'a', DN__HOST_MAX);
+  s[DN__HOST_MAX - 1] = '\0';
+  assert_int_equal(dn_store_memcached_new(s, NULL, &st, &err), 0);
+  dn_store_free(st);
+  s[DN__HOST_MAX - 1] = 'a';
+  s[DN__HOST_MAX] = '\0';
+  assert_int_equal(dn_store_memcached_new(s, NULL, &st, &err), DN_ECONFIG);
+  /* The same for a redis host and password. */
+  memcpy(s, "redis://", 8);
+  memset(s + 8, 'a', n);
+  s[8 + n] = '\0';
+  assert_int_equal(dn_store_redis_new(s, NULL, &st, &err), DN_ECONFIG);
+  assert_string_equal(err.text, "url: host name too long");
+  memcpy(s, "redis://:", 9);
+  memcpy(s + 8 + n, "@h", 3);
+  assert_int_equal(dn_store_redis_new(s, NULL, &st, &err), DN_ECONFIG);
+  assert_string_equal(err.text, "url: user or password too long");
+  free(s);
 }
 
 static void test_address_forms(void **state) {
@@ -252,6 +362,26 @@ static void test_address_forms(void **state) {
   assert_int_equal(u.db, 0);
   assert_int_equal(u.hp.port, 6379);
   assert_false(u.has_password);
+  /* An empty user or password, and bytes that need percent-encoding. */
+  assert_int_equal(
+      dn__parse_redis_url("redis://%3a%20:@[::1]:00080", "X", &u, &err), 0);
+  assert_string_equal(u.user, ": ");
+  assert_string_equal(u.password, "");
+  assert_true(u.has_password);
+  assert_string_equal(u.hp.host, "::1");
+  assert_int_equal(u.hp.port, 80);
+  /* A failed parse leaves no password behind. */
+  assert_int_equal(dn__parse_redis_url("redis://:secret@h/x", "X", &u, &err),
+                   DN_ECONFIG);
+  assert_string_equal(u.password, "");
+  /* libmemcached keeps the brackets of an IPv6 address and takes a
+   * trailing empty entry as nothing; neither gets through. */
+  assert_int_equal(dn__parse_servers("[::1]", "X", hp, &n, &err), 0);
+  assert_string_equal(hp[0].host, "::1");
+  assert_int_equal(hp[0].port, 11211);
+  assert_int_equal(dn__parse_servers("h:1,h:2, ", "X", hp, &n, &err),
+                   DN_ECONFIG);
+  assert_int_equal(err.position, 9);
   /* 64 servers are fine, 65 are not. */
   char many[65 * 16] = "";
   size_t len = 0;
@@ -315,6 +445,8 @@ int main(void) {
       T(test_options_beat_environment),
       T(test_both_addresses_are_ambiguous),
       T(test_malformed_values),
+      T(test_messages_name_the_setting),
+      T(test_long_entries),
       T(test_address_forms),
       T(test_constructors_reject_bad_input),
       T(test_from_env_out_of_memory),
