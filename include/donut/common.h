@@ -60,7 +60,7 @@ typedef enum dn_errno {
 #define DN__ERR_ENUM(name, value, msg) DN_##name = value,
   DN_ERRNO_MAP(DN__ERR_ENUM)
 #undef DN__ERR_ENUM
-      DN__ERR_LAST = -24
+      DN__ERR_LAST = -25
 } dn_errno;
 
 /* Returns a static, human-readable message for a DN_E* code. Unknown codes

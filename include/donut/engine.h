@@ -180,6 +180,17 @@ DN_EXTERN int dn_render_add_tags_from_rows(dn_render *r, const char *tpl,
 DN_EXTERN int dn_render_set_ttl(dn_render *r, uint64_t ttl_s);
 /* Shared-cache (CDN) lifetime in seconds. */
 DN_EXTERN int dn_render_set_s_maxage(dn_render *r, uint64_t s_maxage_s);
+/* RFC 5861 stale windows, in seconds after the resource expires (at most
+ * DN_STALE_MAX_S each): within while_revalidate_s, one caller renders it
+ * again while every other caller (in any process) gets the expired copy;
+ * within if_error_s, a render that fails is answered with the expired copy
+ * instead of the error. A page gets the smallest windows of its closure,
+ * and one that was served with a stale part is not stored. An invalidated
+ * resource is never served stale by these windows. 0 (the default) for
+ * none. */
+#define DN_STALE_MAX_S 86400u
+DN_EXTERN int dn_render_set_stale(dn_render *r, uint32_t while_revalidate_s,
+                                  uint32_t if_error_s);
 /* An absolute expiry, in milliseconds since the epoch, instead of a ttl. */
 DN_EXTERN int dn_render_set_expires_at(dn_render *r, uint64_t at_ms);
 /* Marks this resource uncacheable: it is rendered on every request, and

@@ -144,6 +144,8 @@ static int gather(dn__getctx *c, composition *cp, const dn__shell *sh,
       rc = slices_add(&cp->vary, holes[i]->vary[t]);
     v->ttl_s = min_life(v->ttl_s, holes[i]->ttl_s);
     v->smaxage_s = min_life(v->smaxage_s, holes[i]->smaxage_s);
+    v->swr_s = v->swr_s < holes[i]->swr_s ? v->swr_s : holes[i]->swr_s;
+    v->sie_s = v->sie_s < holes[i]->sie_s ? v->sie_s : holes[i]->sie_s;
     v->expires_ms = min_expiry(v->expires_ms, holes[i]->expires_ms);
     if (!holes[i]->valid_seq)
       cp->nostore = 1; /* the hole itself could not be stored */
@@ -219,6 +221,8 @@ static int compose(dn__getctx *c, const dn__frame *me, const dn__shell *sh,
   v->nheaders = sh->nheaders;
   v->ttl_s = sh->ttl_s;
   v->smaxage_s = sh->smaxage_s;
+  v->swr_s = sh->swr_s;
+  v->sie_s = sh->sie_s;
   v->expires_ms = sh->expires_ms;
   v->created_ms = dn__engine_now(e);
   v->valid_seq = g0;
@@ -256,9 +260,11 @@ static int compose(dn__getctx *c, const dn__frame *me, const dn__shell *sh,
   if (rc)
     goto out;
   if (!cp.nostore)
-    dn__store_record(c, 'v', me->uri, me->len, blob, v->vary, v->nvary, v->tags,
-                     v->ntags, v->valid_seq,
-                     dn__store_ttl_ms(e, v->expires_ms));
+    dn__store_record(
+        c, 'v', me->uri, me->len, blob, v->vary, v->nvary, v->tags, v->ntags,
+        v->valid_seq,
+        dn__store_ttl_ms(e, v->expires_ms,
+                         v->swr_s > v->sie_s ? v->swr_s : v->sie_s));
   rc = dn__view_decode(blob, out);
   if (rc)
     dn_blob_unref(blob);
@@ -272,7 +278,20 @@ out:
   return rc;
 }
 
-/* Looks up the view of uri. Returns 1 with *out for a fresh hit; otherwise
+/* 1 when the expired view v is within one of its stale windows:
+ * stale-if-error when if_error is set, else either. */
+static int stale_window(dn_engine *e, const dn_rep *v, int if_error) {
+  uint64_t now = dn__engine_now(e), end = v->expires_ms;
+  uint32_t w = if_error ? v->sie_s : v->swr_s > v->sie_s ? v->swr_s : v->sie_s;
+  return end && w && now < end + w * 1000ull;
+}
+
+static int within_swr(dn_engine *e, const dn_rep *v) {
+  return v->swr_s && dn__engine_now(e) < v->expires_ms + v->swr_s * 1000ull;
+}
+
+/* Looks up the view of uri. Returns 1 with *out for a fresh hit; 3 with
+ * *stale for an expired view that is still within a stale window; otherwise
  * 0, with *stale holding the old view (for Last-Modified) if one was
  * there, and *seq the invalidation sequence read with it. */
 static int lookup_view(dn__getctx *c, const char *uri, size_t len, dn_rep **out,
@@ -297,9 +316,17 @@ static int lookup_view(dn__getctx *c, const char *uri, size_t len, dn_rep **out,
   uint64_t checked =
       atomic_load_explicit(&v->checked_seq, memory_order_acquire);
   int shortcut = v->valid_seq == *seq || checked == *seq;
-  int state = dn__expired(e, v->expires_ms) ? TAGS_STALE
-              : shortcut                    ? TAGS_CURRENT
+  int expired = dn__expired(e, v->expires_ms);
+  int state = expired    ? TAGS_STALE
+              : shortcut ? TAGS_CURRENT
                          : dn__tags_current(c, v->tags, v->ntags);
+  if (expired && stale_window(e, v, 0) &&
+      (shortcut || dn__tags_current(c, v->tags, v->ntags) == TAGS_CURRENT)) {
+    /* Expired, but nothing in it was invalidated, and it may still be
+     * served stale for a while (RFC 5861). */
+    *stale = v;
+    return 3;
+  }
   if (state == TAGS_CURRENT) {
     /* An in-process store read *seq before the tags; a shared store may
      * have read it after them, in the same round trip. */
@@ -372,7 +399,10 @@ static int get_view(dn__getctx *c, const dn__frame *parent, const char *uri,
   dn_rep *stale = NULL;
   uint64_t g0 = 0;
   int found = uncached ? 0 : lookup_view(c, uri, len, out, &stale, &g0);
-  int regenerating = found == 2 ? begin_regeneration(c, uri, len) : -1;
+  int expired_stale = found == 3;
+  int regenerating = found == 2 || (expired_stale && within_swr(e, stale))
+                         ? begin_regeneration(c, uri, len)
+                         : -1;
   if (regenerating == 0) {
     /* Softly invalidated and someone else is rebuilding it: serve stale.
      * A page composed around it must not be stored as fresh. */
@@ -410,6 +440,26 @@ static int get_view(dn__getctx *c, const dn__frame *parent, const char *uri,
     rc = compose(c, &me, sh, g0, stale, uncached, out);
   if ((rc == DN_ECYCLE || rc == DN_EDEPTH) && sh && sh->nholes)
     drop_shell(c, uri, len);
+  if (rc && rc != DN_ENOMEM && expired_stale && stale_window(e, stale, 1) &&
+      !(c->flags & DN_GET_CACHE_ONLY)) {
+    /* stale-if-error (RFC 5861 §4): the expired copy instead of the error.
+     * A page composed around it must not be stored as fresh. */
+    dn__engine_log(e, DN_LOG_WARN, "serving %.*s stale after an error: %s",
+                   (int)len, uri, c->err ? c->err->text : dn_strerror(rc));
+    atomic_fetch_add_explicit(&e->st.stale_served, 1, memory_order_relaxed);
+    c->stale_served++;
+    if (c->err)
+      memset(c->err, 0, sizeof *c->err);
+    *out = stale;
+    stale = NULL;
+    rendered = 0;
+    rc = 0;
+    *src = DN_SOURCE_HIT;
+    dn_blob_unref(sb);
+    if (regenerating == 1)
+      end_regeneration(c, uri, len);
+    return 0;
+  }
   if (rc == 0 && !rendered)
     atomic_fetch_add_explicit(&e->st.recomposes, 1, memory_order_relaxed);
   *src = rendered ? DN_SOURCE_RENDERED : DN_SOURCE_RECOMPOSED;

@@ -94,7 +94,9 @@ int dn__store_record(dn__getctx *c, char kind, const char *uri, size_t len,
                      dn_blob *rec, const dn_slice *vary, size_t nvary,
                      const dn__tagver *tags, size_t ntags, uint64_t valid_seq,
                      uint64_t ttl_ms);
-uint64_t dn__store_ttl_ms(dn_engine *e, uint64_t expires_ms);
+/* The store TTL of a record that expires at expires_ms and may be served
+ * stale for grace_s more seconds. */
+uint64_t dn__store_ttl_ms(dn_engine *e, uint64_t expires_ms, uint32_t grace_s);
 int dn__expired(dn_engine *e, uint64_t expires_ms);
 /* RFC 9111 §3: whether a shell with these headers may be kept. */
 int dn__storable_headers(const dn__shell *s);

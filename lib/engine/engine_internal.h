@@ -110,6 +110,7 @@ struct dn_render {
   int params_parsed;
   int64_t ttl_s;
   int64_t smaxage_s;
+  uint32_t swr_s, sie_s; /* RFC 5861 stale windows */
   uint64_t expires_at_ms;
   int uncacheable;
   char uri_tag[DN_URI_TAG_MAX + 1];

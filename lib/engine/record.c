@@ -71,6 +71,8 @@ static void write_shell(writer *w, const dn__shell *s) {
   put_u64(w, s->expires_ms);
   put_u64(w, (uint64_t)s->ttl_s);
   put_u64(w, (uint64_t)s->smaxage_s);
+  put_u32(w, s->swr_s);
+  put_u32(w, s->sie_s);
   put_headers(w, s->headers, s->nheaders);
   put_tags(w, s->tags, s->ntags);
   put_slices(w, s->vary, s->nvary);
@@ -94,6 +96,8 @@ static void write_view(writer *w, const dn_rep *v) {
   put_u64(w, v->expires_ms);
   put_u64(w, (uint64_t)v->ttl_s);
   put_u64(w, (uint64_t)v->smaxage_s);
+  put_u32(w, v->swr_s);
+  put_u32(w, v->sie_s);
   put_str(w, v->uri);
   put_str(w, v->etag);
   put_headers(w, v->headers, v->nheaders);
@@ -254,6 +258,8 @@ static int shell_pass(reader *r, dn__shell *s, counts *c, arena *a) {
   s->expires_ms = get_u64(r);
   s->ttl_s = (int64_t)get_u64(r);
   s->smaxage_s = (int64_t)get_u64(r);
+  s->swr_s = get_u32(r);
+  s->sie_s = get_u32(r);
   s->nheaders = c->headers = get_count(r, 8);
   s->headers = a ? carve(a, c->headers * sizeof(dn_header)) : NULL;
   read_headers(r, s->headers, c->headers);
@@ -323,6 +329,8 @@ static int view_pass(reader *r, dn_rep *v, counts *c, arena *a) {
   v->expires_ms = get_u64(r);
   v->ttl_s = (int64_t)get_u64(r);
   v->smaxage_s = (int64_t)get_u64(r);
+  v->swr_s = get_u32(r);
+  v->sie_s = get_u32(r);
   v->uri = get_str(r);
   v->etag = get_str(r);
   v->nheaders = c->headers = get_count(r, 8);

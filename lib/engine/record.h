@@ -19,7 +19,7 @@
 
 #define DN__REC_SHELL 'S'
 #define DN__REC_VIEW 'V'
-#define DN__REC_VERSION 1
+#define DN__REC_VERSION 2
 
 /* Record flags. */
 #define DN__REC_STUB 1u        /* only a vary list: look up the variant key */
@@ -48,6 +48,8 @@ typedef struct dn__shell {
   uint64_t expires_ms; /* 0 = none */
   int64_t ttl_s;       /* -1 = unset */
   int64_t smaxage_s;   /* -1 = unset */
+  uint32_t swr_s;      /* stale-while-revalidate window after expiry */
+  uint32_t sie_s;      /* stale-if-error window after expiry */
   size_t nheaders;
   dn_header *headers;
   size_t ntags;
@@ -73,7 +75,8 @@ struct dn_rep {
   uint64_t expires_ms;
   int64_t ttl_s;
   int64_t smaxage_s;
-  dn_slice uri; /* normalised */
+  uint32_t swr_s, sie_s; /* the smallest stale windows of the closure */
+  dn_slice uri;          /* normalised */
   dn_slice etag;
   dn_slice body;
   size_t nheaders;

@@ -481,6 +481,16 @@ int dn_render_set_s_maxage(dn_render *r, uint64_t s) {
   return 0;
 }
 
+int dn_render_set_stale(dn_render *r, uint32_t while_revalidate_s,
+                        uint32_t if_error_s) {
+  CHECK_LIVE(r);
+  if (while_revalidate_s > DN_STALE_MAX_S || if_error_s > DN_STALE_MAX_S)
+    return DN_ERANGE;
+  r->swr_s = while_revalidate_s;
+  r->sie_s = if_error_s;
+  return 0;
+}
+
 int dn_render_set_expires_at(dn_render *r, uint64_t at_ms) {
   CHECK_LIVE(r);
   if (!at_ms)
@@ -522,6 +532,8 @@ int dn__render_to_shell(dn_render *r, uint64_t now_ms, dn__shell *s,
   s->created_ms = now_ms;
   s->ttl_s = r->ttl_s;
   s->smaxage_s = r->smaxage_s;
+  s->swr_s = r->swr_s;
+  s->sie_s = r->sie_s;
   if (r->ttl_s < 0 && r->e->default_ttl_s)
     s->ttl_s = (int64_t)r->e->default_ttl_s;
   if (r->expires_at_ms)

@@ -67,9 +67,9 @@ static int finish_render(dn__getctx *c, dn_render *r, uint64_t g0,
   rc = dn__shell_encode(&s, out);
   if (rc || (s.flags & DN__REC_UNCACHEABLE))
     goto out;
-  if ((c->store_rc = dn__store_record(c, 's', r->uri, r->uri_len, *out, s.vary,
-                                      s.nvary, s.tags, s.ntags, 0,
-                                      dn__store_ttl_ms(e, s.expires_ms))) != 0)
+  if ((c->store_rc = dn__store_record(
+           c, 's', r->uri, r->uri_len, *out, s.vary, s.nvary, s.tags, s.ntags,
+           0, dn__store_ttl_ms(e, s.expires_ms, 0))) != 0)
     goto out;
   for (size_t i = 0; i < s.nholes; i++) {
     dn__key k;

@@ -494,11 +494,11 @@ int dn__store_record(dn__getctx *c, char kind, const char *uri, size_t len,
   return rc;
 }
 
-uint64_t dn__store_ttl_ms(dn_engine *e, uint64_t expires_ms) {
+uint64_t dn__store_ttl_ms(dn_engine *e, uint64_t expires_ms, uint32_t grace_s) {
   if (!expires_ms)
     return 0;
-  uint64_t now = dn__engine_now(e);
-  return expires_ms > now ? expires_ms - now + 1000 : 1000;
+  uint64_t now = dn__engine_now(e), until = expires_ms + grace_s * 1000ull;
+  return until > now ? until - now + 1000 : 1000;
 }
 
 /* RFC 9111 §3: a response marked private or no-store, or that sets a

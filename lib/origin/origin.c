@@ -496,8 +496,15 @@ static int write_fields(dn_render *r, const fetch *f, int uncacheable) {
   return rc;
 }
 
+static uint32_t window(int64_t s) {
+  return s <= 0 ? 0 : s > DN_STALE_MAX_S ? DN_STALE_MAX_S : (uint32_t)s;
+}
+
 static int write_lifetime(dn_render *r, const fetch *f) {
   int rc = dn_render_set_ttl(r, (uint64_t)f->pol.ttl_s);
+  if (rc == 0)
+    rc = dn_render_set_stale(r, window(f->pol.stale_while_revalidate_s),
+                             window(f->pol.stale_if_error_s));
   for (size_t i = 0; rc == 0 && i < f->pol.ntags; i++)
     rc = dn_render_add_tag(r, f->pol.tags[i]);
   for (size_t i = 0; rc == 0 && i < f->pol.nvary; i++)

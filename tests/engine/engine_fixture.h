@@ -46,6 +46,7 @@ enum {
   R_WIDE,
   R_ITEM,
   R_NEWTAG,
+  R_STALE,
   R_COUNT
 };
 
@@ -80,6 +81,7 @@ typedef struct site {
    * data changes and the tag is invalidated first, as a concurrent purge
    * would. */
   const char *purge_at_tag_creation;
+  int stale_fail; /* app://self/stale fails while set (its source is down) */
   /* The next tag write is applied, then reported as failed (a timeout
    * after the server applied it). */
   int fail_tag_write_after_apply;
@@ -409,6 +411,20 @@ static int r_newtag(dn_render *r, void *ud) {
   return dn_render_write_str(r, d);
 }
 
+/* app://self/stale lives 10 s, then may be served stale for 30 s while it
+ * is regenerated and for 60 s when regenerating it fails; tag "stale". */
+static int r_stale(dn_render *r, void *ud) {
+  COUNT(r, R_STALE);
+  if (s->stale_fail)
+    return dn_render_fail(r, DN_EUPSTREAM, "the source is down");
+  char d[64];
+  data_copy(s, d, sizeof d);
+  dn_render_set_ttl(r, 10);
+  dn_render_set_stale(r, 30, 60);
+  dn_render_add_tag(r, "stale");
+  return dn_render_write_str(r, d);
+}
+
 static uint64_t site_clock(void *ud) { return ((site *)ud)->now; }
 
 static void site_heard(void *ud, const dn_slice *tags, size_t n) {
@@ -449,6 +465,7 @@ static const struct {
     {"app://self/wide{?n}", r_wide},
     {"app://self/item{?i}", r_item},
     {"app://self/newtag", r_newtag},
+    {"app://self/stale", r_stale},
 };
 
 static void site_free(site *s) {

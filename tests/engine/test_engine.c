@@ -438,6 +438,81 @@ static void hold_regeneration(site *s, const char *uri, int hold) {
   dn_blob_unref(token);
 }
 
+/* ---- stale windows (RFC 5861) ---------------------------------------------
+ */
+static void test_stale_if_error_serves_the_expired_copy(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/stale"));
+  s->now += 15000; /* expired 5 s ago */
+  set_data(s, "c2");
+  s->stale_fail = 1;
+  dn_rep *v = get_ok(s, "app://self/stale");
+  assert_body(v, "c1"); /* the render failed: the expired copy */
+  dn_rep_unref(v);
+  s->stale_fail = 0;
+  v = get_ok(s, "app://self/stale");
+  assert_body(v, "c2"); /* the source is back: fresh, and stored */
+  dn_rep_unref(v);
+  int renders = s->renders[R_STALE];
+  dn_rep_unref(get_ok(s, "app://self/stale"));
+  assert_int_equal(s->renders[R_STALE], renders);
+}
+
+static void test_stale_if_error_ends_with_its_window(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/stale"));
+  s->now += 10000 + 60001; /* past expiry and the 60 s window */
+  s->stale_fail = 1;
+  dn_rep *v = NULL;
+  dn_error err;
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/stale", 16, NULL, 0, &v, NULL, &err),
+      DN_EUPSTREAM);
+  assert_null(v);
+}
+
+/* An invalidated resource is never served stale, even when it has also
+ * expired within its windows. */
+static void test_stale_windows_never_excuse_a_purge(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/stale"));
+  s->now += 15000;
+  dn_slice tag = dn_slice_from_cstr("stale");
+  assert_int_equal(dn_engine_invalidate_tags(s->e, &tag, 1, NULL), 0);
+  s->stale_fail = 1;
+  dn_rep *v = NULL;
+  assert_int_equal(
+      dn_engine_get(s->e, "app://self/stale", 16, NULL, 0, &v, NULL, NULL),
+      DN_EUPSTREAM);
+  assert_null(v);
+}
+
+/* Within stale-while-revalidate, while another caller holds the
+ * regeneration lease, the expired copy is served without a render; the
+ * lease holder's render then replaces it. */
+static void test_stale_while_revalidate_serves_while_one_renders(void **state) {
+  site *s = *state;
+  dn_rep_unref(get_ok(s, "app://self/stale"));
+  s->now += 15000;
+  set_data(s, "c2");
+  hold_regeneration(s, "app://self/stale", 1);
+  int renders = s->renders[R_STALE];
+  dn_rep *v = get_ok(s, "app://self/stale");
+  assert_body(v, "c1");
+  dn_rep_unref(v);
+  assert_int_equal(s->renders[R_STALE], renders);
+  hold_regeneration(s, "app://self/stale", 0);
+  v = get_ok(s, "app://self/stale"); /* this caller takes the lease */
+  assert_body(v, "c2");
+  dn_rep_unref(v);
+  s->now += 31000; /* long past the first expiry's windows */
+  hold_regeneration(s, "app://self/stale", 1);
+  v = get_ok(s, "app://self/stale"); /* c2 expired 21 s ago: stale again */
+  assert_body(v, "c2");
+  dn_rep_unref(v);
+  hold_regeneration(s, "app://self/stale", 0);
+}
+
 /* A soft invalidation after a hard one excuses nothing the hard one made
  * stale. */
 static void test_soft_after_hard_serves_nothing_stale(void **state) {
@@ -911,6 +986,10 @@ int main(void) {
       SITE_TEST(test_soft_invalidation_serves_stale_while_one_regenerates),
       SITE_TEST(test_soft_invalidation_ends_with_its_grace),
       SITE_TEST(test_soft_after_hard_serves_nothing_stale),
+      SITE_TEST(test_stale_if_error_serves_the_expired_copy),
+      SITE_TEST(test_stale_if_error_ends_with_its_window),
+      SITE_TEST(test_stale_windows_never_excuse_a_purge),
+      SITE_TEST(test_stale_while_revalidate_serves_while_one_renders),
       SITE_TEST(test_page_around_a_stale_hole_is_not_stored),
       SITE_TEST(test_render_creating_a_tag_that_is_purged_meanwhile),
       SITE_TEST(test_failed_tag_write_still_moves_the_sequence),
