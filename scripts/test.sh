@@ -27,6 +27,19 @@ scripts/check-format.sh
 echo "== build and test (RelWithDebInfo)"
 run_suite build
 
+echo "== layers (scripts/check-layers.sh)"
+scripts/check-layers.sh build/layers.txt
+
+echo "== minimal build: engine, URI and HTTP only (no server, purgers, shared stores or origin mode)"
+run_suite build-minimal -DDONUT_WITH_SERVER=OFF -DDONUT_WITH_PURGE=OFF \
+  -DDONUT_WITH_MEMCACHED=OFF -DDONUT_WITH_REDIS=OFF -DDONUT_WITH_ORIGIN=OFF \
+  -DDONUT_BUILD_BENCH=OFF
+echo "libdonut.so links: $(ldd build-minimal/libdonut.so | awk '{print $1}' | tr '\n' ' ')"
+if ldd build-minimal/libdonut.so | grep -E 'libuv|libcurl|libmemcached|libhiredis|libcrypto|libssl|libzstd|http_parser'; then
+  echo "test.sh: the minimal libdonut links a library of a part that was turned off" >&2
+  exit 1
+fi
+
 echo "== fuzz every parser briefly (regression check; scripts/fuzz.sh runs longer)"
 scripts/fuzz.sh "${DONUT_FUZZ_SECONDS:-15}"
 
