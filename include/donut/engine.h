@@ -165,6 +165,11 @@ DN_EXTERN int dn_render_set_header(dn_render *r, const char *name,
  * uncacheable hole is rendered on every request; the page that contains it
  * is never stored composed and has no ETag. */
 DN_EXTERN int dn_render_embed(dn_render *r, const char *uri, int flags);
+/* The same, with a fallback: when `uri` cannot be got, `alt` (NULL: none)
+ * is embedded in its place, and the page that needed it is served but not
+ * stored (ESI's alt attribute). */
+DN_EXTERN int dn_render_embed_alt(dn_render *r, const char *uri,
+                                  const char *alt, int flags);
 
 /* Adds a tag (surrogate key); see dn_tag_validate for what is allowed. */
 DN_EXTERN int dn_render_add_tag(dn_render *r, const char *tag);

@@ -195,11 +195,20 @@ static int compose(dn__getctx *c, const dn__frame *me, const dn__shell *sh,
     return DN_ENOMEM;
   int rc = prefetch_holes(c, sh);
   unsigned stale_before = c->stale_served;
+  int cp_alt_used = 0;
   for (size_t i = 0; rc == 0 && i < sh->nholes; i++) {
     dn_source src;
-    rc = get_view(c, me, sh->holes[i].uri.ptr, sh->holes[i].uri.len,
-                  (sh->holes[i].flags & DN_EMBED_UNCACHEABLE) != 0, &holes[i],
-                  &src);
+    int unc = (sh->holes[i].flags & DN_EMBED_UNCACHEABLE) != 0;
+    rc = get_view(c, me, sh->holes[i].uri.ptr, sh->holes[i].uri.len, unc,
+                  &holes[i], &src);
+    if (rc && rc != DN_ENOMEM && sh->holes[i].alt.len &&
+        !(rc == DN_ENOTFOUND && (c->flags & DN_GET_CACHE_ONLY))) {
+      /* ESI's alt: the fallback resource, and a page that needed it is not
+       * stored, so the next request tries the first choice again. */
+      cp_alt_used = 1;
+      rc = get_view(c, me, sh->holes[i].alt.ptr, sh->holes[i].alt.len, unc,
+                    &holes[i], &src);
+    }
     if (rc && rc != DN_ENOMEM && (sh->holes[i].flags & DN_EMBED_OPTIONAL) &&
         !(rc == DN_ENOTFOUND && (c->flags & DN_GET_CACHE_ONLY))) {
       dn__engine_log(c->e, DN_LOG_WARN, "optional hole %.*s left empty: %s",
@@ -228,7 +237,7 @@ static int compose(dn__getctx *c, const dn__frame *me, const dn__shell *sh,
   v->valid_seq = g0;
   v->flags =
       uncached || (sh->flags & DN__REC_UNCACHEABLE) ? 0 : DN__REC_CACHEABLE;
-  cp.nostore = !g0 || c->stale_served != stale_before;
+  cp.nostore = !g0 || c->stale_served != stale_before || cp_alt_used;
   for (size_t t = 0; rc == 0 && t < sh->ntags; t++)
     rc = tagset_add(&cp.tags, &sh->tags[t]);
   for (size_t t = 0; rc == 0 && t < sh->nvary; t++)

@@ -81,6 +81,8 @@ typedef struct dn__rhdr {
 typedef struct dn__rhole {
   char *uri;
   size_t len;
+  char *alt; /* normalised fallback, or NULL */
+  size_t alt_len;
   uint64_t offset;
   int flags;
 } dn__rhole;

@@ -82,6 +82,7 @@ static void write_shell(writer *w, const dn__shell *s) {
     put_u64(w, s->holes[i].offset);
     put_u32(w, (uint32_t)s->holes[i].flags);
     put_str(w, s->holes[i].uri);
+    put_str(w, s->holes[i].alt);
   }
 }
 
@@ -278,6 +279,7 @@ static int shell_pass(reader *r, dn__shell *s, counts *c, arena *a) {
     h.offset = get_u64(r);
     h.flags = (int)get_u32(r);
     h.uri = get_str(r);
+    h.alt = get_str(r);
     if (h.offset > s->body.len ||
         (h.flags & ~(DN_EMBED_UNCACHEABLE | DN_EMBED_OPTIONAL)) ||
         h.offset < prev)

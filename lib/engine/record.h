@@ -35,6 +35,7 @@ typedef struct dn__tagver {
 
 typedef struct dn__hole {
   dn_slice uri;    /* normalised */
+  dn_slice alt;    /* normalised fallback when uri cannot be got; len 0: none */
   uint64_t offset; /* position in the shell's body */
   int flags;       /* DN_EMBED_* */
 } dn__hole;

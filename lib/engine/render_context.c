@@ -54,8 +54,10 @@ void dn__render_free(dn_render *r) {
     dn__free(DN__VEC_AT(&r->headers, dn__rhdr, i).value);
   }
   dn__vec_free(&r->headers);
-  for (size_t i = 0; i < r->holes.len; i++)
+  for (size_t i = 0; i < r->holes.len; i++) {
     dn__free(DN__VEC_AT(&r->holes, dn__rhole, i).uri);
+    dn__free(DN__VEC_AT(&r->holes, dn__rhole, i).alt);
+  }
   dn__vec_free(&r->holes);
   free_strvec(&r->tags);
   free_strvec(&r->vary);
@@ -388,21 +390,33 @@ int dn_render_set_header(dn_render *r, const char *name, const char *value) {
 }
 
 int dn_render_embed(dn_render *r, const char *uri, int flags) {
+  return dn_render_embed_alt(r, uri, NULL, flags);
+}
+
+int dn_render_embed_alt(dn_render *r, const char *uri, const char *alt,
+                        int flags) {
   CHECK_LIVE(r);
   if (!uri || (flags & ~(DN_EMBED_UNCACHEABLE | DN_EMBED_OPTIONAL)))
     return DN_EINVAL;
-  char *norm = NULL;
-  size_t len;
+  char *norm = NULL, *anorm = NULL;
+  size_t len, alen = 0;
   int rc = dn_uri_normalize(uri, strlen(uri), &norm, &len, NULL);
-  if (rc)
+  if (rc == 0 && alt)
+    rc = dn_uri_normalize(alt, strlen(alt), &anorm, &alen, NULL);
+  if (rc) {
+    dn__free(norm);
     return sticky(r, rc);
+  }
   dn__rhole *h = dn__vec_push(&r->holes);
   if (!h) {
     dn__free(norm);
+    dn__free(anorm);
     return sticky(r, DN_ENOMEM);
   }
   h->uri = norm;
   h->len = len;
+  h->alt = anorm;
+  h->alt_len = alen;
   h->offset = r->body.len;
   h->flags = flags;
   return 0;
@@ -567,7 +581,7 @@ int dn__render_to_shell(dn_render *r, uint64_t now_ms, dn__shell *s,
   for (size_t i = 0; i < r->holes.len; i++) {
     dn__rhole *h = &DN__VEC_AT(&r->holes, dn__rhole, i);
     DN__VEC_AT(holes, dn__hole, i) =
-        (dn__hole){{h->uri, h->len}, h->offset, h->flags};
+        (dn__hole){{h->uri, h->len}, {h->alt, h->alt_len}, h->offset, h->flags};
   }
   holes->len = r->holes.len;
   s->tags = tagvers->items;

@@ -527,8 +527,9 @@ static int write_esi(dn_origin *o, dn_render *r, const char *uri,
     dn__origin_log(o, 1, "%s", msg);
     return dn_render_fail(r, DN_EUPSTREAM, msg);
   }
-  dn__buf hole;
+  dn__buf hole, alt;
   dn__buf_init(&hole, 0);
+  dn__buf_init(&alt, 0);
   for (size_t i = 0; rc == 0 && i < dn__esi_count(doc); i++) {
     const dn__esi_item *it = dn__esi_at(doc, i);
     if (it->kind == DN__ESI_TEXT) {
@@ -536,11 +537,14 @@ static int write_esi(dn_origin *o, dn_render *r, const char *uri,
       continue;
     }
     dn__buf_truncate(&hole, 0);
+    dn__buf_truncate(&alt, 0);
     rc = dn__origin_include_uri(o, uri, it->src, &hole, &err);
+    if (rc == 0 && it->alt.len)
+      rc = dn__origin_include_uri(o, uri, it->alt, &alt, &err);
     if (rc == 0)
-      rc = dn_render_embed(r, hole.data,
-                           DN_EMBED_CACHEABLE |
-                               (it->onerror_continue ? DN_EMBED_OPTIONAL : 0));
+      rc = dn_render_embed_alt(
+          r, hole.data, it->alt.len ? alt.data : NULL,
+          DN_EMBED_CACHEABLE | (it->onerror_continue ? DN_EMBED_OPTIONAL : 0));
     else if (rc != DN_ENOMEM) {
       char msg[400];
       snprintf(msg, sizeof msg, "ESI in %s at byte %zu: %s", uri, it->offset,
@@ -550,6 +554,7 @@ static int write_esi(dn_origin *o, dn_render *r, const char *uri,
     }
   }
   dn__buf_free(&hole);
+  dn__buf_free(&alt);
   dn__esi_free(doc);
   return rc;
 }

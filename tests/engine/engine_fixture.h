@@ -47,6 +47,7 @@ enum {
   R_ITEM,
   R_NEWTAG,
   R_STALE,
+  R_ALTPAGE,
   R_COUNT
 };
 
@@ -425,6 +426,16 @@ static int r_stale(dn_render *r, void *ud) {
   return dn_render_write_str(r, d);
 }
 
+/* app://self/altpage embeds app://self/stale with app://self/hello as its
+ * fallback (ESI's alt). */
+static int r_altpage(dn_render *r, void *ud) {
+  COUNT(r, R_ALTPAGE);
+  dn_render_write_str(r, "<");
+  dn_render_embed_alt(r, "app://self/stale", "app://self/hello",
+                      DN_EMBED_CACHEABLE);
+  return dn_render_write_str(r, ">");
+}
+
 static uint64_t site_clock(void *ud) { return ((site *)ud)->now; }
 
 static void site_heard(void *ud, const dn_slice *tags, size_t n) {
@@ -466,6 +477,7 @@ static const struct {
     {"app://self/item{?i}", r_item},
     {"app://self/newtag", r_newtag},
     {"app://self/stale", r_stale},
+    {"app://self/altpage", r_altpage},
 };
 
 static void site_free(site *s) {

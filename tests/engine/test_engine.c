@@ -421,6 +421,25 @@ static void test_soft_invalidation_ends_with_its_grace(void **state) {
   dn_rep_unref(a);
 }
 
+/* A hole that cannot be got is replaced by its fallback, and the page that
+ * needed it is not stored: once the first choice works again, it is used. */
+static void test_fallback_hole_replaces_a_failed_one(void **state) {
+  site *s = *state;
+  s->stale_fail = 1;
+  dn_rep *v = get_ok(s, "app://self/altpage");
+  assert_body(v, "<hello:?>");
+  dn_rep_unref(v);
+  s->stale_fail = 0;
+  v = get_ok(s, "app://self/altpage");
+  assert_body(v, "<c1>");
+  dn_rep_unref(v);
+  int renders = s->renders[R_ALTPAGE] + s->renders[R_STALE];
+  v = get_ok(s, "app://self/altpage"); /* now stored: a hit */
+  assert_body(v, "<c1>");
+  dn_rep_unref(v);
+  assert_int_equal(s->renders[R_ALTPAGE] + s->renders[R_STALE], renders);
+}
+
 /* Holds (or releases) the regeneration lease of uri, as another process
  * rebuilding it would. */
 static void hold_regeneration(site *s, const char *uri, int hold) {
@@ -987,6 +1006,7 @@ int main(void) {
       SITE_TEST(test_soft_invalidation_ends_with_its_grace),
       SITE_TEST(test_soft_after_hard_serves_nothing_stale),
       SITE_TEST(test_stale_if_error_serves_the_expired_copy),
+      SITE_TEST(test_fallback_hole_replaces_a_failed_one),
       SITE_TEST(test_stale_if_error_ends_with_its_window),
       SITE_TEST(test_stale_windows_never_excuse_a_purge),
       SITE_TEST(test_stale_while_revalidate_serves_while_one_renders),
