@@ -227,7 +227,9 @@ typedef struct serve_parts {
 
 static void parts_free(serve_parts *p) {
   demo_site_free(p->demo);
+#if DONUT_WITH_ORIGIN
   dn_origin_free(p->origin);
+#endif
   p->origin = NULL;
   /* The engine has no way to unsubscribe its listeners: free it before the
    * purger, then give queued purges a moment to go out (what does not is
@@ -292,6 +294,15 @@ static int purger_open(const dn_cli_command *cmd, serve_parts *p,
  * DONUT_UPSTREAM, else "upstream" in the DONUT_CONFIG file). */
 static int site_open(const dn_cli_command *cmd, const serve_opts *o,
                      serve_parts *p) {
+#if !DONUT_WITH_ORIGIN
+  const char *up = o->upstream ? o->upstream : getenv("DONUT_UPSTREAM");
+  if (up && *up)
+    return dn_cli_fail(cmd, "origin mode is not built into this donut "
+                            "(DONUT_WITH_ORIGIN=OFF)");
+  snprintf(p->site_desc, sizeof p->site_desc, "the demo site");
+  int rc = demo_site_new(p->engine, &p->demo);
+  return rc ? dn_cli_fail(cmd, "demo: %s", dn_strerror(rc)) : 0;
+#else
   dn_origin_options oo;
   dn_origin_options_init(&oo);
   dn_cli_origin_config cfg;
@@ -317,6 +328,7 @@ static int site_open(const dn_cli_command *cmd, const serve_opts *o,
    * on the loop): give it room for many slow upstream requests at once. */
   setenv("UV_THREADPOOL_SIZE", "128", 0);
   return 0;
+#endif
 }
 
 static int parts_open(const dn_cli_command *cmd, const serve_opts *o,
@@ -373,8 +385,14 @@ static void server_options(const serve_opts *o, serve_parts *p, serve_state *s,
   so->cdn = p->cdn;
   if (o->listen)
     so->listen = o->listen;
-  so->handler = p->origin ? dn_origin_handler : demo_site_handler;
-  so->handler_ud = p->origin ? (void *)p->origin : (void *)p->demo;
+  so->handler = demo_site_handler;
+  so->handler_ud = p->demo;
+#if DONUT_WITH_ORIGIN
+  if (p->origin) {
+    so->handler = dn_origin_handler;
+    so->handler_ud = p->origin;
+  }
+#endif
   so->log = log_line;
   if (s->access) {
     so->access = access_line;
