@@ -26,6 +26,7 @@
 #include "compose.h"
 #include "error.h"
 #include "prefetch_hints.h"
+#include "text.h"
 #include "thread_cache.h"
 #include "uri.h"
 
@@ -99,12 +100,10 @@ static void make_etag(const dn_rep *v, char out[35]) {
     XXH3_128bits_update(&st, "\0", 1);
   }
   XXH3_128bits_update(&st, v->body.ptr, v->body.len);
-  XXH128_hash_t h = XXH3_128bits_digest(&st);
+  XXH128_canonical_t h; /* big-endian, high half first */
+  XXH128_canonicalFromHash(&h, XXH3_128bits_digest(&st));
   out[0] = '"';
-  for (int i = 0; i < 16; i++) {
-    out[1 + i] = "0123456789abcdef"[(h.high64 >> (60 - 4 * i)) & 15];
-    out[17 + i] = "0123456789abcdef"[(h.low64 >> (60 - 4 * i)) & 15];
-  }
+  dn__hex_encode(out + 1, h.digest, sizeof h.digest, 0);
   out[33] = '"';
   out[34] = '\0';
 }

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "engine_internal.h"
+#include "text.h"
 #include "uritpl.h"
 
 _Thread_local int dn__in_render;
@@ -97,13 +98,6 @@ dn_slice dn_render_method(const dn_render *r) {
 
 /* ---- query parameters -----------------------------------------------------
  */
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = tolower(c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes (and '+' is kept as is: URIs, not forms). */
 static char *decode_component(const char *s, size_t len) {
   char *out = dn__malloc(len + 1);
@@ -112,9 +106,8 @@ static char *decode_component(const char *s, size_t len) {
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     int hi, lo;
-    if (s[i] == '%' && i + 2 < len &&
-        (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-        (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+    if (s[i] == '%' && i + 2 < len && (hi = dn__hex_value(s[i + 1], 0)) >= 0 &&
+        (lo = dn__hex_value(s[i + 2], 0)) >= 0) {
       out[o++] = (char)(hi * 16 + lo);
       i += 2;
     } else {

@@ -13,6 +13,7 @@
 #include "compose.h"
 #include "error.h"
 #include "prefetch_hints.h"
+#include "text.h"
 #include "thread_cache.h"
 #include "uri.h"
 
@@ -50,11 +51,10 @@ static int key_add_variant(dn__key *k, const dn_slice *vary, size_t n,
     }
     XXH3_64bits_update(&st, "\0", 1);
   }
-  uint64_t d = XXH3_64bits_digest(&st);
-  char hex[18];
-  hex[0] = '|';
-  for (int i = 0; i < 16; i++)
-    hex[1 + i] = "0123456789abcdef"[(d >> (60 - 4 * i)) & 15];
+  XXH64_canonical_t d; /* big-endian: the digits read as the number */
+  XXH64_canonicalFromHash(&d, XXH3_64bits_digest(&st));
+  char hex[17] = {'|'};
+  dn__hex_encode(hex + 1, d.digest, sizeof d.digest, 0);
   return dn__buf_append(&k->b, hex, 17);
 }
 

@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "esi.h"
+#include "text.h"
 #include "vec.h"
 
 struct dn__esi_doc {
@@ -164,17 +165,12 @@ static int numeric_ref(const char *s, size_t n, char *c, size_t *used) {
   unsigned long v = 0;
   size_t digits = 0;
   for (k += (size_t)hex; k < n; k++, digits++) {
-    char d = s[k];
-    unsigned dv;
-    if (d >= '0' && d <= '9')
-      dv = (unsigned)(d - '0');
-    else if (hex && d >= 'a' && d <= 'f')
-      dv = (unsigned)(d - 'a' + 10);
-    else if (hex && d >= 'A' && d <= 'F')
-      dv = (unsigned)(d - 'A' + 10);
-    else
+    int dv = hex                          ? dn__hex_value(s[k], 0)
+             : s[k] >= '0' && s[k] <= '9' ? s[k] - '0'
+                                          : -1;
+    if (dv < 0)
       break;
-    v = v * (hex ? 16 : 10) + dv;
+    v = v * (hex ? 16 : 10) + (unsigned)dv;
     if (v > 0x10FFFF)
       v = 0x110000; /* stays out of range however many digits follow */
   }

@@ -31,6 +31,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "purge_internal.h"
+#include "text.h"
 
 #define COMPACT_MIN ((size_t)1 << 20)
 
@@ -99,9 +100,9 @@ static int create_own(dn__ledger *l, dn_error *err) {
     uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     memcpy(r, &t, sizeof r);
   }
-  snprintf(l->base, sizeof l->base,
-           "outbox-%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(), r[0],
-           r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+  char hex[2 * sizeof r + 1];
+  hex[dn__hex_encode(hex, r, sizeof r, 0)] = '\0';
+  snprintf(l->base, sizeof l->base, "outbox-%ld-%s", (long)getpid(), hex);
   char *tmp = NULL, *path = join(l->dir, l->base, ".log");
   int fd = path ? open_locked_tmp(l, &tmp) : -1;
   if (fd >= 0 && (dn__outbox_write_all(fd, l->hello.data, l->hello.len) ||

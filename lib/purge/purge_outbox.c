@@ -33,6 +33,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "purge_internal.h"
+#include "text.h"
 
 #define MAX_FILE_BYTES ((size_t)1 << 30)
 #define BAD 1 /* a malformed record (distinct from every DN_E* code) */
@@ -102,9 +103,10 @@ static int append_line(dn__buf *out, json_t *obj) {
   if (!text)
     return DN_ENOMEM;
   size_t len = strlen(text);
-  char sum[20];
-  snprintf(sum, sizeof sum, "%016llx ",
-           (unsigned long long)XXH64(text, len, 0));
+  XXH64_canonical_t h; /* big-endian: the digits read as the number */
+  XXH64_canonicalFromHash(&h, XXH64(text, len, 0));
+  char sum[17];
+  sum[dn__hex_encode(sum, h.digest, sizeof h.digest, 0)] = ' ';
   size_t mark = out->len;
   int rc = dn__buf_append(out, sum, 17);
   if (rc == 0)
@@ -183,28 +185,16 @@ int dn__outbox_encode_hello(dn__buf *out, const char *identity) {
 
 /* ---- decoding ------------------------------------------------------------ */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
-/* Checks a line's checksum; *json gets the JSON part. */
+/* Checks a line's checksum (16 lower-case hex digits, as written);
+ * *json gets the JSON part. */
 static int line_ok(const char *line, size_t len, dn_slice *json) {
-  if (len < 18 || line[16] != ' ')
+  XXH64_canonical_t h;
+  if (len < 18 || line[16] != ' ' ||
+      dn__hex_decode(h.digest, line, 16, DN__HEX_LOWER_ONLY))
     return 0;
-  uint64_t sum = 0;
-  for (int i = 0; i < 16; i++) {
-    int v = hexval(line[i]);
-    if (v < 0)
-      return 0;
-    sum = sum << 4 | (uint64_t)v;
-  }
   json->ptr = line + 17;
   json->len = len - 17;
-  return XXH64(json->ptr, json->len, 0) == sum;
+  return XXH64(json->ptr, json->len, 0) == XXH64_hashFromCanonical(&h);
 }
 
 static int printable(const char *s, size_t len) {
@@ -414,7 +404,7 @@ int dn__outbox_file_name(const char *name, long *pid) {
   if (i == 7 || name[i] != '-')
     return 0;
   for (i++; i < len - 4; i++)
-    if (hexval(name[i]) < 0)
+    if (dn__hex_value(name[i], DN__HEX_LOWER_ONLY) < 0)
       return 0;
   *pid = v;
   return 1;

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "server_internal.h"
+#include "text.h"
 
 #define JSON_TYPE "application/json"
 #define PURGE_MAX 1000 /* tags or URIs in one purge request */
@@ -33,16 +34,6 @@ int dn__control_loop_only(const dn__req *req) {
          path_is(req->target, "/healthz");
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Decodes one application/x-www-form-urlencoded value. */
 static int decode_value(const char *p, size_t n, dn__buf *out) {
   for (size_t i = 0; i < n; i++) {
@@ -50,7 +41,7 @@ static int decode_value(const char *p, size_t n, dn__buf *out) {
     if (ch == '%') {
       if (i + 2 >= n)
         return -1;
-      int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+      int hi = dn__hex_value(p[i + 1], 0), lo = dn__hex_value(p[i + 2], 0);
       if (hi < 0 || lo < 0)
         return -1;
       ch = (char)(hi * 16 + lo);

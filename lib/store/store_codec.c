@@ -22,6 +22,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_codec.h"
+#include "text.h"
 
 static const char codec_magic[4] = {'D', 'N', 'U', 'T'};
 
@@ -251,16 +252,11 @@ int dn__skey(char *out, size_t *out_len, const char *ns, char kind,
                   NULL) ||
       mdlen != 32)
     return DN_ENOMEM;
-  static const char hex[] = "0123456789abcdef";
   memcpy(out, ns, nl);
   out[nl] = ':';
   out[nl + 1] = (char)(kind - 'a' + 'A');
   out[nl + 2] = ':';
-  for (unsigned i = 0; i < mdlen; i++) {
-    out[nl + 3 + 2 * i] = hex[md[i] >> 4];
-    out[nl + 4 + 2 * i] = hex[md[i] & 15];
-  }
-  *out_len = nl + 3 + 2 * mdlen;
+  *out_len = nl + 3 + dn__hex_encode(out + nl + 3, md, mdlen, 0);
   out[*out_len] = '\0';
   return 0;
 }

@@ -41,6 +41,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_codec.h"
+#include "text.h"
 
 /* A set_multi batch: at most this many commands or buffered bytes. */
 #define RD_BATCH_CMDS 256
@@ -992,16 +993,11 @@ static void rd_url_free(char *s) {
   curl_free(s);
 }
 
-static int rd_is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
-}
-
 /* RFC 3986 §2.1: a '%' starts two hex digits. */
 static int rd_check_escapes(const char *s, size_t at, const char *what,
                             dn_error *err) {
   for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%'))
-    if (!rd_is_hex(p[1]) || !rd_is_hex(p[2]))
+    if (dn__hex_value(p[1], 0) < 0 || dn__hex_value(p[2], 0) < 0)
       return dn__error_set(err, DN_ECONFIG, at + (size_t)(p - s),
                            "%s: bad percent-encoding", what);
   return 0;

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "donut/uri.h"
 #include "error.h"
+#include "text.h"
 #include "uri.h"
 
 /* ---- character classes (RFC 3986 §2 and Appendix A) --------------------- */
@@ -71,10 +72,11 @@ static const uint16_t cls[256] = {R64(0), R64(64), R64(128), R64(192)};
 
 #define CLASS(c) (cls[(unsigned char)(c)])
 
-static const char HEX_UPPER[] = "0123456789ABCDEF";
-
-static unsigned hexval(char c) {
-  return IS_DI(c) ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+/* The byte an escape "%XX" at s[i] stands for; its digits are checked. */
+static unsigned escaped(const char *s, size_t i) {
+  unsigned char v = 0;
+  dn__hex_decode(&v, s + i + 1, 2, 0);
+  return v;
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -126,7 +128,7 @@ static int check_escape(uri_parts *p, const char *s, size_t i, size_t end,
                          "malformed percent escape in %s: '%%' must be "
                          "followed by two hex digits",
                          where);
-  unsigned v = hexval(s[i + 1]) << 4 | hexval(s[i + 2]);
+  unsigned v = escaped(s, i);
   if ((CLASS(v) & C_UNRES) || s[i + 1] >= 'a' || s[i + 2] >= 'a')
     p->normal = 0;
   return 0;
@@ -422,15 +424,13 @@ static size_t put_pct(char *d, size_t o, const char *s, size_t i, size_t end,
   for (; i < end; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c == '%') {
-      unsigned v = hexval(s[i + 1]) << 4 | hexval(s[i + 2]);
+      c = (unsigned char)escaped(s, i);
       i += 2;
-      if (!(CLASS(v) & C_UNRES)) {
+      if (!(CLASS(c) & C_UNRES)) {
         d[o++] = '%';
-        d[o++] = HEX_UPPER[v >> 4];
-        d[o++] = HEX_UPPER[v & 15];
+        o += dn__hex_encode(d + o, &c, 1, DN__HEX_UPPER);
         continue;
       }
-      c = (unsigned char)v;
     }
     d[o++] = (char)(fold && (CLASS(c) & C_UPPER) ? c | 0x20 : c);
   }
@@ -711,15 +711,13 @@ static size_t put_tag_byte(char *out, size_t o, unsigned char c) {
     out[o++] = '|';
   } else {
     out[o++] = '%';
-    out[o++] = HEX_UPPER[c >> 4];
-    out[o++] = HEX_UPPER[c & 15];
+    o += dn__hex_encode(out + o, &c, 1, DN__HEX_UPPER);
   }
   return o;
 }
 
 size_t dn__uri_tag_write(const char *norm, size_t len,
                          char out[DN_URI_TAG_MAX + 1]) {
-  static const char hex[] = "0123456789abcdef";
   size_t o = 0, cut = 0, i;
   for (i = 0; i < len; i++) {
     unsigned char c = (unsigned char)norm[i];
@@ -736,10 +734,7 @@ size_t dn__uri_tag_write(const char *norm, size_t len,
     XXH128_canonicalFromHash(&h, XXH3_128bits(norm, len));
     o = cut;
     out[o++] = '#';
-    for (size_t k = 0; k < sizeof h.digest; k++) {
-      out[o++] = hex[h.digest[k] >> 4];
-      out[o++] = hex[h.digest[k] & 15];
-    }
+    o += dn__hex_encode(out + o, h.digest, sizeof h.digest, 0);
   }
   out[o] = '\0';
   return o;

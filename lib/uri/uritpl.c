@@ -20,6 +20,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "error.h"
+#include "text.h"
 #include "uritpl.h"
 
 /* RFC 6570 §3.2.1 and Appendix A: how each operator expands. */
@@ -74,13 +75,6 @@ typedef struct parser {
   dn_error *err;
 } parser;
 
-static const char hexdig[] = "0123456789ABCDEF";
-
-static bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') ||
-         (c >= 'a' && c <= 'f');
-}
-
 static bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9');
@@ -88,7 +82,8 @@ static bool is_alnum(char c) {
 
 /* True when s[i..] starts with a pct-encoded triplet (RFC 3986 §2.1). */
 static bool is_triplet(const char *s, size_t n, size_t i) {
-  return s[i] == '%' && n - i >= 3 && is_hex(s[i + 1]) && is_hex(s[i + 2]);
+  return s[i] == '%' && n - i >= 3 && dn__hex_value(s[i + 1], 0) >= 0 &&
+         dn__hex_value(s[i + 2], 0) >= 0;
 }
 
 /* RFC 3986 §2.3 unreserved and §2.2 reserved characters. */
@@ -168,7 +163,8 @@ static int literal_utf8(parser *p) {
                          "(RFC 6570 §2.1)",
                          (unsigned)cp);
   for (size_t k = 0; k < n; k++) {
-    char t[3] = {'%', hexdig[s[k] >> 4], hexdig[s[k] & 15]};
+    char t[3] = {'%'};
+    dn__hex_encode(t + 1, s + k, 1, DN__HEX_UPPER);
     int rc = dn__buf_append(&p->text, t, 3);
     if (rc)
       return parse_nomem(p, rc);
@@ -609,7 +605,8 @@ static int encode(dn__buf *out, const char *s, size_t n, bool reserved) {
     int rc = dn__buf_append(out, s + i, run - i);
     if (rc == 0 && run < n) {
       unsigned char c = (unsigned char)s[run++];
-      char t[3] = {'%', hexdig[c >> 4], hexdig[c & 15]};
+      char t[3] = {'%'};
+      dn__hex_encode(t + 1, &c, 1, DN__HEX_UPPER);
       rc = dn__buf_append(out, t, 3);
     }
     if (rc)

@@ -33,6 +33,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "purge_internal.h"
+#include "text.h"
 
 #define MAX_REQUEST_BYTES 50000
 #define DEFAULT_MAX_BODY 131072
@@ -155,13 +156,11 @@ static int url_parts(const char *url, char **scheme, char **host, char **path,
 }
 
 static void nonce_of(const unsigned char r[16], char out[37]) {
-  static const char hex[] = "0123456789abcdef";
   size_t o = 0;
   for (int i = 0; i < 16; i++) {
     if (i == 4 || i == 6 || i == 8 || i == 10)
       out[o++] = '-';
-    out[o++] = hex[r[i] >> 4];
-    out[o++] = hex[r[i] & 15];
+    o += dn__hex_encode(out + o, r + i, 1, 0);
   }
   out[o] = '\0';
 }

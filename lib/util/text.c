@@ -1,0 +1,43 @@
+/* text.c - small text helpers every layer shares (see text.h).
+ *
+ * Each is written once here, byte by byte with explicit ranges rather than
+ * <ctype.h>, so the result never depends on the locale.
+ */
+#include "text.h"
+#include "donut/common.h"
+
+/* ---- hex ----------------------------------------------------------------- */
+
+size_t dn__hex_encode(char *out, const void *in, size_t n, unsigned flags) {
+  const char *digits =
+      flags & DN__HEX_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+  const unsigned char *p = in;
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  return 2 * n;
+}
+
+int dn__hex_value(int c, unsigned flags) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F' && !(flags & DN__HEX_LOWER_ONLY))
+    return c - 'A' + 10;
+  return -1;
+}
+
+int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags) {
+  if (n % 2)
+    return DN_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (dn__hex_value(s[i], flags) < 0)
+      return DN_EINVAL;
+  unsigned char *o = out;
+  for (size_t i = 0; i < n; i += 2)
+    o[i / 2] = (unsigned char)(dn__hex_value(s[i], flags) << 4 |
+                               dn__hex_value(s[i + 1], flags));
+  return 0;
+}
