@@ -98,23 +98,15 @@ dn_slice dn_render_method(const dn_render *r) {
 
 /* ---- query parameters -----------------------------------------------------
  */
-/* Percent-decodes (and '+' is kept as is: URIs, not forms). */
+/* Percent-decodes ('+' is kept as is: URIs, not forms; a '%' that starts
+ * no escape stands for itself). NULL when out of memory. */
 static char *decode_component(const char *s, size_t len) {
-  char *out = dn__malloc(len + 1);
-  if (!out)
-    return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    int hi, lo;
-    if (s[i] == '%' && i + 2 < len && (hi = dn__hex_value(s[i + 1], 0)) >= 0 &&
-        (lo = dn__hex_value(s[i + 2], 0)) >= 0) {
-      out[o++] = (char)(hi * 16 + lo);
-      i += 2;
-    } else {
-      out[o++] = s[i];
-    }
-  }
-  out[o] = '\0';
+  dn__buf b;
+  dn__buf_init(&b, 0);
+  char *out = dn__percent_decode(s, len, DN__PCT_KEEP_BAD, &b)
+                  ? NULL
+                  : dn__buf_steal(&b, NULL);
+  dn__buf_free(&b);
   return out;
 }
 

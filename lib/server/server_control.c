@@ -34,27 +34,6 @@ int dn__control_loop_only(const dn__req *req) {
          path_is(req->target, "/healthz");
 }
 
-/* Decodes one application/x-www-form-urlencoded value. */
-static int decode_value(const char *p, size_t n, dn__buf *out) {
-  for (size_t i = 0; i < n; i++) {
-    char ch = p[i];
-    if (ch == '%') {
-      if (i + 2 >= n)
-        return -1;
-      int hi = dn__hex_value(p[i + 1], 0), lo = dn__hex_value(p[i + 2], 0);
-      if (hi < 0 || lo < 0)
-        return -1;
-      ch = (char)(hi * 16 + lo);
-      i += 2;
-    } else if (ch == '+') {
-      ch = ' ';
-    }
-    if (dn__buf_append_byte(out, ch))
-      return -1;
-  }
-  return 1;
-}
-
 int dn__query_param(dn_slice query, const char *name, dn__buf *out) {
   size_t nl = strlen(name);
   const char *p = query.ptr, *end = query.ptr + query.len;
@@ -62,8 +41,13 @@ int dn__query_param(dn_slice query, const char *name, dn__buf *out) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
     const char *stop = amp ? amp : end;
     const char *eq = memchr(p, '=', (size_t)(stop - p));
+    /* An application/x-www-form-urlencoded value: '+' is a space. Out of
+     * memory reads as a bad escape, as it always has. */
     if (eq && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0)
-      return decode_value(eq + 1, (size_t)(stop - eq - 1), out);
+      return dn__percent_decode(eq + 1, (size_t)(stop - eq - 1),
+                                DN__PCT_PLUS_SPACE, out)
+                 ? -1
+                 : 1;
     p = stop + 1;
   }
   return 0;

@@ -41,3 +41,32 @@ int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags) {
                                dn__hex_value(s[i + 1], flags));
   return 0;
 }
+
+/* ---- percent-decoding ---------------------------------------------------- */
+
+int dn__percent_decode(const char *s, size_t n, unsigned flags, dn__buf *out) {
+  if (n == 0)
+    return 0;
+  int rc = dn__buf_reserve(out, n);
+  if (rc)
+    return rc;
+  char *d = out->data + out->len;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%') {
+      if (n - i >= 3 && dn__hex_decode(&c, s + i + 1, 2, 0) == 0) {
+        i += 2;
+      } else if (!(flags & DN__PCT_KEEP_BAD)) {
+        d[0] = '\0'; /* the NUL that ended out before */
+        return DN_EURI;
+      }
+    } else if (c == '+' && (flags & DN__PCT_PLUS_SPACE)) {
+      c = ' ';
+    }
+    d[o++] = (char)c;
+  }
+  out->len += o;
+  out->data[out->len] = '\0';
+  return 0;
+}

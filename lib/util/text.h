@@ -1,14 +1,17 @@
-/* text.h - small text helpers every layer shares: hex digits, and the
- * one copy of each so that a fix reaches every caller.
+/* text.h - small text helpers every layer shares: hex digits and
+ * percent-decoding, one copy of each so that a fix reaches every caller.
  *
  * Where callers used to differ (upper- or lower-case hex, which digits
- * count), the difference is a flag, so each keeps its behaviour. None of
- * these allocate.
+ * count, what '+' means, whether a stray '%' is an error), the difference
+ * is a flag, so each keeps its behaviour. Only dn__percent_decode
+ * allocates, and only through its dn__buf.
  */
 #ifndef DN_TEXT_H
 #define DN_TEXT_H
 
 #include <stddef.h>
+
+#include "buf.h"
 
 /* ---- hex ------------------------------------------------------------------
  * Flags for the hex helpers. */
@@ -29,5 +32,19 @@ int dn__hex_value(int c, unsigned flags);
  * dn__hex_value). Returns 0, or DN_EINVAL when n is odd or a byte is not
  * a digit; out is then untouched. */
 int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags);
+
+/* ---- percent-decoding -----------------------------------------------------
+ * Flags for dn__percent_decode. */
+#define DN__PCT_PLUS_SPACE 1u /* '+' is a space (HTML forms), else itself */
+#define DN__PCT_KEEP_BAD 2u   /* a '%' that starts no escape is itself */
+
+/* RFC 3986 §2.1: appends the decoding of s[0, n) to out. Each "%XX" (hex
+ * digits of either case) becomes the byte XX, "%00" included, so out may
+ * hold NUL bytes. A '%' not followed by two hex digits is malformed:
+ * DN_EURI, or with DN__PCT_KEEP_BAD it stands for itself and decoding goes
+ * on at the byte after it. Returns 0, DN_EURI, or DN_ENOMEM / DN_ETOOBIG
+ * when out cannot take n more bytes (the decoding is never longer than s).
+ * On failure out is unchanged. */
+int dn__percent_decode(const char *s, size_t n, unsigned flags, dn__buf *out);
 
 #endif

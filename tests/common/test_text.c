@@ -1,4 +1,5 @@
-/* test_text.c - the shared text helpers of lib/util/text.c: hex digits. */
+/* test_text.c - the shared text helpers of lib/util/text.c: hex digits
+ * and percent-decoding. */
 #include <string.h>
 
 #include "test_support.h"
@@ -67,11 +68,116 @@ static void test_hex_decode_refuses_without_writing(void **state) {
   assert_int_equal(out[2], 3);
 }
 
+/* Decodes s with flags into a fresh buffer; the result in *out. */
+static int pct(const char *s, unsigned flags, dn__buf *out) {
+  dn__buf_init(out, 0);
+  return dn__percent_decode(s, strlen(s), flags, out);
+}
+
+static void test_percent_decoding(void **state) {
+  (void)state;
+  dn__buf b;
+  assert_int_equal(pct("a%41%4a%4A%7e%7E", 0, &b), 0);
+  assert_string_equal(b.data, "aAJJ~~");
+  dn__buf_free(&b);
+  /* '+' is itself, or a space for forms; "%2B" is always '+'. */
+  assert_int_equal(pct("a+b%2B", 0, &b), 0);
+  assert_string_equal(b.data, "a+b+");
+  dn__buf_free(&b);
+  assert_int_equal(pct("a+b%2B", DN__PCT_PLUS_SPACE, &b), 0);
+  assert_string_equal(b.data, "a b+");
+  dn__buf_free(&b);
+  /* "%00" is a NUL byte inside the result, which stays NUL-terminated. */
+  assert_int_equal(pct("x%00y", 0, &b), 0);
+  assert_int_equal(b.len, 3);
+  assert_memory_equal(b.data, "x\0y", 4);
+  dn__buf_free(&b);
+  /* Bytes outside ASCII pass through; "%ff" is byte 0xff. */
+  assert_int_equal(pct("\xc3\xa9%ff", 0, &b), 0);
+  assert_memory_equal(b.data, "\xc3\xa9\xff", 4);
+  dn__buf_free(&b);
+  /* Nothing to decode appends nothing and allocates nothing. */
+  assert_int_equal(pct("", 0, &b), 0);
+  assert_null(b.data);
+  dn__buf_free(&b);
+}
+
+static void test_percent_malformed_escapes(void **state) {
+  (void)state;
+  /* Truncated escapes, bad digits and a lone '%', strict and kept. */
+  static const struct {
+    const char *in, *kept;
+  } bad[] = {
+      {"%", "%"},       {"a%", "a%"},   {"%4", "%4"},
+      {"ab%4", "ab%4"}, {"%zz", "%zz"}, {"%4g", "%4g"},
+      {"%g4", "%g4"},   {"%%41", "%A"}, {"% 41", "% 41"},
+      {"%+41", "%+41"}, {"%-1", "%-1"}, {"x%\xc3\xa9", "x%\xc3\xa9"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    dn__buf b;
+    dn__buf_init(&b, 0);
+    assert_int_equal(dn__buf_append_cstr(&b, "keep"), 0);
+    assert_int_equal(dn__percent_decode(bad[i].in, strlen(bad[i].in), 0, &b),
+                     DN_EURI);
+    assert_int_equal(b.len, 4); /* out is as it was */
+    assert_string_equal(b.data, "keep");
+    assert_int_equal(dn__percent_decode(bad[i].in, strlen(bad[i].in),
+                                        DN__PCT_PLUS_SPACE, &b),
+                     DN_EURI);
+    assert_string_equal(b.data, "keep");
+    dn__buf_truncate(&b, 0);
+    assert_int_equal(
+        dn__percent_decode(bad[i].in, strlen(bad[i].in), DN__PCT_KEEP_BAD, &b),
+        0);
+    assert_string_equal(b.data, bad[i].kept);
+    dn__buf_free(&b);
+  }
+  /* The length bounds the input: an escape cut by n is truncated. */
+  dn__buf b;
+  dn__buf_init(&b, 0);
+  assert_int_equal(dn__percent_decode("%41", 2, 0, &b), DN_EURI);
+  assert_int_equal(dn__percent_decode("%41", 2, DN__PCT_KEEP_BAD, &b), 0);
+  assert_string_equal(b.data, "%4");
+  dn__buf_free(&b);
+}
+
+static void test_percent_out_of_room_is_not_malformed(void **state) {
+  (void)state;
+  dn__buf b;
+  dn__buf_init(&b, 4);
+  assert_int_equal(dn__buf_append_cstr(&b, "ab"), 0);
+  assert_int_equal(dn__percent_decode("xyz", 3, 0, &b), DN_ETOOBIG);
+  assert_string_equal(b.data, "ab");
+  assert_int_equal(dn__percent_decode("xy", 2, 0, &b), 0);
+  assert_string_equal(b.data, "abxy");
+  dn__buf_free(&b);
+}
+
+static int decode_something(void *ud) {
+  (void)ud;
+  dn__buf b;
+  dn__buf_init(&b, 0);
+  int rc = dn__percent_decode("a%20b+c", 7, DN__PCT_PLUS_SPACE, &b);
+  if (rc == 0 && strcmp(b.data, "a b c") != 0)
+    rc = DN_EINVAL;
+  dn__buf_free(&b);
+  return rc;
+}
+
+static void test_percent_out_of_memory(void **state) {
+  (void)state;
+  dn_test_every_alloc_failure(decode_something, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hex_round_trip_of_every_byte),
       cmocka_unit_test(test_hex_value_of_every_byte_class),
       cmocka_unit_test(test_hex_decode_refuses_without_writing),
+      cmocka_unit_test(test_percent_decoding),
+      cmocka_unit_test(test_percent_malformed_escapes),
+      cmocka_unit_test(test_percent_out_of_room_is_not_malformed),
+      cmocka_unit_test(test_percent_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
