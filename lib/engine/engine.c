@@ -16,6 +16,7 @@
 #include "engine_internal.h"
 #include "error.h"
 #include "prefetch_hints.h"
+#include "text.h"
 #include "thread_cache.h"
 #include "uri.h"
 
@@ -131,14 +132,10 @@ int dn__engine_key(dn_engine *e, dn__buf *b, char kind, const char *body,
 }
 
 void dn__engine_log(dn_engine *e, int level, const char *fmt, ...) {
-  if (!e->log)
-    return;
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  dn__log_emit(e->log, e->log_ud, level, 256, fmt, ap);
   va_end(ap);
-  e->log(e->log_ud, level, msg);
 }
 
 dn_store *dn_engine_store(dn_engine *e) { return e->store; }

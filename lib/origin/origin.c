@@ -31,6 +31,7 @@
 #include "esi.h"
 #include "origin_policy.h"
 #include "origin_internal.h"
+#include "text.h"
 #include "upstream.h"
 
 #define HINT_SLOTS 4096
@@ -67,14 +68,10 @@ static uint64_t wall_ms(void) {
 }
 
 void dn__origin_log(dn_origin *o, int level, const char *fmt, ...) {
-  if (!o->log)
-    return;
-  char line[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  dn__log_emit(o->log, o->log_ud, level, 512, fmt, ap);
   va_end(ap);
-  o->log(o->log_ud, level, line);
 }
 
 static int render(dn_render *r, void *ud);

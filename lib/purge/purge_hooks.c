@@ -7,16 +7,13 @@
 #include <time.h>
 
 #include "purge_internal.h"
+#include "text.h"
 
 void dn__purge_log(dn_purger *p, int level, const char *fmt, ...) {
-  if (!p->o.log)
-    return;
-  char msg[600];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  dn__log_emit(p->o.log, p->o.log_ud, level, 600, fmt, ap);
   va_end(ap);
-  p->o.log(p->o.log_ud, level, msg);
 }
 
 uint64_t dn__purge_now(dn_purger *p) {

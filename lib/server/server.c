@@ -25,6 +25,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "server_internal.h"
+#include "text.h"
 
 #define READ_CHUNK ((size_t)16 << 10)
 #define WRITE_HIGH ((size_t)1 << 20) /* stop answering while more is queued */
@@ -44,14 +45,10 @@ typedef struct wreq {
 static void conn_process(dn__conn *c, int from_callback);
 
 void dn__server_log(dn_server *srv, int level, const char *fmt, ...) {
-  if (!srv->o.log)
-    return;
-  char msg[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  dn__log_emit(srv->o.log, srv->o.log_ud, level, 512, fmt, ap);
   va_end(ap);
-  srv->o.log(srv->o.log_ud, level, msg);
 }
 
 /* ---- closing ---------------------------------------------------------------

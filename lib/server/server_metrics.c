@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "server_internal.h"
+#include "text.h"
 
 typedef struct mbuf {
   dn__buf b;
@@ -29,11 +30,9 @@ static void put(mbuf *m, const char *fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = dn__vformat(line, sizeof line, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof line)
-    n = (int)sizeof line - 1;
-  m->rc = dn__buf_append(&m->b, line, (size_t)n);
+  m->rc = dn__buf_append(&m->b, line, n);
 }
 
 static void family(mbuf *m, const char *name, const char *type,

@@ -3,6 +3,9 @@
  * Each is written once here, byte by byte with explicit ranges rather than
  * <ctype.h>, so the result never depends on the locale.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "text.h"
 #include "donut/common.h"
 
@@ -69,4 +72,24 @@ int dn__percent_decode(const char *s, size_t n, unsigned flags, dn__buf *out) {
   out->len += o;
   out->data[out->len] = '\0';
   return 0;
+}
+
+/* ---- formatting and log lines -------------------------------------------- */
+
+size_t dn__vformat(char *out, size_t cap, const char *fmt, va_list ap) {
+  int n = vsnprintf(out, cap, fmt, ap);
+  if (n < 0) { /* an encoding error: keep what was written before it */
+    out[cap - 1] = '\0';
+    return strlen(out);
+  }
+  return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void dn__log_emit(dn__log_fn cb, void *ud, int level, size_t cap,
+                  const char *fmt, va_list ap) {
+  if (!cb)
+    return;
+  char line[DN__LOG_LINE_MAX];
+  dn__vformat(line, cap < sizeof line ? cap : sizeof line, fmt, ap);
+  cb(ud, level, line);
 }

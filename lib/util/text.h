@@ -1,5 +1,6 @@
-/* text.h - small text helpers every layer shares: hex digits and
- * percent-decoding, one copy of each so that a fix reaches every caller.
+/* text.h - small text helpers every layer shares: hex digits,
+ * percent-decoding and log lines, one copy of each so that a fix reaches
+ * every caller.
  *
  * Where callers used to differ (upper- or lower-case hex, which digits
  * count, what '+' means, whether a stray '%' is an error), the difference
@@ -9,6 +10,7 @@
 #ifndef DN_TEXT_H
 #define DN_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -46,5 +48,24 @@ int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags);
  * when out cannot take n more bytes (the decoding is never longer than s).
  * On failure out is unchanged. */
 int dn__percent_decode(const char *s, size_t n, unsigned flags, dn__buf *out);
+
+/* ---- formatting and log lines --------------------------------------------
+ * Formats into out[cap] (cap > 0) what vsnprintf would, cut to cap - 1
+ * bytes and always NUL-terminated (on an encoding error, what came before
+ * it). Returns the length of out. Never allocates. */
+size_t dn__vformat(char *out, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* The log callback of the options structs (DN_LOG_* levels). */
+typedef void (*dn__log_fn)(void *ud, int level, const char *msg);
+
+#define DN__LOG_LINE_MAX 1024 /* the largest cap of dn__log_emit */
+
+/* Formats a line of at most cap - 1 bytes (cap is at most DN__LOG_LINE_MAX;
+ * longer lines are cut) on the stack and passes it to cb with ud and level.
+ * Does nothing when cb is NULL. Never allocates. */
+void dn__log_emit(dn__log_fn cb, void *ud, int level, size_t cap,
+                  const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 #endif

@@ -1,6 +1,9 @@
-/* test_text.c - the shared text helpers of lib/util/text.c: hex digits
- * and percent-decoding. */
+/* test_text.c - the shared text helpers of lib/util/text.c: hex digits,
+ * percent-decoding and log lines. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "test_support.h"
 #include "text.h"
@@ -169,6 +172,90 @@ static void test_percent_out_of_memory(void **state) {
   dn_test_every_alloc_failure(decode_something, NULL);
 }
 
+static size_t fmt(char *out, size_t cap, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t fmt(char *out, size_t cap, const char *f, ...) {
+  va_list ap;
+  va_start(ap, f);
+  size_t n = dn__vformat(out, cap, f, ap);
+  va_end(ap);
+  return n;
+}
+
+static void test_format_cuts_to_fit(void **state) {
+  (void)state;
+  char out[8];
+  assert_int_equal(fmt(out, sizeof out, "%d-%s", 42, "ab"), 5);
+  assert_string_equal(out, "42-ab");
+  assert_int_equal(fmt(out, sizeof out, "%s", "1234567"), 7);
+  assert_string_equal(out, "1234567");
+  assert_int_equal(fmt(out, sizeof out, "%s", "12345678"), 7);
+  assert_string_equal(out, "1234567");
+  assert_int_equal(fmt(out, sizeof out, "%s%d", "abcdef", 12345), 7);
+  assert_string_equal(out, "abcdef1");
+  assert_int_equal(fmt(out, 1, "%s", "abc"), 0);
+  assert_string_equal(out, "");
+  assert_int_equal(fmt(out, sizeof out, "%s", ""), 0);
+  assert_string_equal(out, "");
+  /* An encoding error (a wide character the C locale cannot write) still
+   * leaves a terminated line no longer than the buffer. */
+  memset(out, 'x', sizeof out);
+  size_t n = fmt(out, sizeof out, "ab%lc", (wint_t)0x2603);
+  assert_true(n < sizeof out);
+  assert_int_equal(strlen(out), n);
+}
+
+typedef struct logged {
+  int calls, level;
+  void *ud;
+  char msg[2 * DN__LOG_LINE_MAX];
+} logged;
+
+static void record(void *ud, int level, const char *msg) {
+  logged *l = ud;
+  l->calls++;
+  l->level = level;
+  l->ud = ud;
+  snprintf(l->msg, sizeof l->msg, "%s", msg);
+}
+
+static void emit(dn__log_fn cb, void *ud, size_t cap, const char *f, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void emit(dn__log_fn cb, void *ud, size_t cap, const char *f, ...) {
+  va_list ap;
+  va_start(ap, f);
+  dn__log_emit(cb, ud, DN_LOG_WARN, cap, f, ap);
+  va_end(ap);
+}
+
+static void test_log_lines_are_cut_at_their_cap(void **state) {
+  (void)state;
+  logged l = {0};
+  emit(record, &l, 256, "store %s failed: %s", "get", "timeout");
+  assert_int_equal(l.calls, 1);
+  assert_int_equal(l.level, DN_LOG_WARN);
+  assert_ptr_equal(l.ud, &l);
+  assert_string_equal(l.msg, "store get failed: timeout");
+  /* Each caller keeps its own cap: 256 bytes is 255 characters. */
+  char big[3000];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  emit(record, &l, 256, "%s", big);
+  assert_int_equal(strlen(l.msg), 255);
+  emit(record, &l, 600, "<%s>", big);
+  assert_int_equal(strlen(l.msg), 599);
+  assert_int_equal(l.msg[0], '<');
+  /* No cap goes past the line on the stack. */
+  emit(record, &l, 100000, "%s", big);
+  assert_int_equal(strlen(l.msg), DN__LOG_LINE_MAX - 1);
+  assert_int_equal(l.calls, 4);
+  /* Without a callback nothing happens, and nothing is formatted. */
+  emit(NULL, &l, 256, "%s", big);
+  assert_int_equal(l.calls, 4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hex_round_trip_of_every_byte),
@@ -178,6 +265,8 @@ int main(void) {
       cmocka_unit_test(test_percent_malformed_escapes),
       cmocka_unit_test(test_percent_out_of_room_is_not_malformed),
       cmocka_unit_test(test_percent_out_of_memory),
+      cmocka_unit_test(test_format_cuts_to_fit),
+      cmocka_unit_test(test_log_lines_are_cut_at_their_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
