@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +85,6 @@ static const setting settings[] = {
 static const char *const purgers[] = {"varnish", "fastly",  "cloudflare",
                                       "akamai",  "webhook", "none"};
 
-static void wipe_free(char *s) {
-  if (s)
-    OPENSSL_cleanse(s, strlen(s));
-  dn__free(s);
-}
-
 void dn_cdn_config_free(dn_cdn_config *c) {
   if (!c)
     return;
@@ -99,13 +92,13 @@ void dn_cdn_config_free(dn_cdn_config *c) {
     const setting *s = &settings[i];
     void *f = (char *)c + s->off;
     if (s->type == T_NAME || s->type == T_STR || s->type == T_SECRET)
-      wipe_free(*(char **)f);
+      dn__wipe_free(*(char **)f);
     else if (s->type == T_URLS || s->type == T_HEADERS)
       dn__strlist_free(f);
   }
   if (c->ak_buf) /* host, tokens and secret, NUL-separated, in order */
-    OPENSSL_cleanse(c->ak_buf, (size_t)(c->ak.access_token - c->ak_buf) +
-                                   strlen(c->ak.access_token));
+    dn__wipe(c->ak_buf, (size_t)(c->ak.access_token - c->ak_buf) +
+                            strlen(c->ak.access_token));
   dn__free(c->ak_buf);
   dn__free(c->base_dir);
   dn__free(c);
@@ -126,7 +119,7 @@ static int set_string(char **field, const char *v, size_t len) {
   char *copy = dn__strndup(v, len);
   if (!copy)
     return DN_ENOMEM;
-  wipe_free(*field);
+  dn__wipe_free(*field);
   *field = copy;
   return 0;
 }
@@ -241,8 +234,7 @@ static int set_json_headers(const setting *s, dn__strlist *l, json_t *v,
                      dn__strlist_add_z(l, b.data, b.len)
                  ? DN_ENOMEM
                  : 0;
-    if (b.data)
-      OPENSSL_cleanse(b.data, b.len);
+    dn__wipe(b.data, b.len);
     dn__buf_free(&b);
     if (rc)
       return dn__error_set(err, rc, 0, "out of memory");
@@ -564,7 +556,7 @@ static char *read_file(const char *path, size_t *len, dn_error *err) {
                                    : DN_ENOMEM,
                   0, "cannot read %.200s: %s", path,
                   rc == DN_ETOOBIG ? "larger than 1 MiB" : "read error");
-  OPENSSL_cleanse(chunk, sizeof chunk);
+  dn__wipe(chunk, sizeof chunk);
   dn__buf_free(&b);
   return text;
 }
@@ -589,8 +581,7 @@ int dn_cdn_config_load(const char *path, dn_cdn_config **out, dn_error *err) {
     size_t len = 0;
     char *text = read_file(path, &len, err);
     rc = text ? apply_json(c, text, len, err) : err ? err->code : DN_EIO;
-    if (text)
-      OPENSSL_cleanse(text, len);
+    dn__wipe(text, len);
     dn__free(text);
   }
   if (rc == 0)

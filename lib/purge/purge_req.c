@@ -9,7 +9,6 @@
  * scrubbed of their values.
  */
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,20 +141,23 @@ void dn__purge_req_init(dn_purge_req *r) {
   dn__vec_init(&r->secrets, sizeof(char *));
 }
 
+/* Wipes and frees the secrets registered after the first `keep`. */
+static void drop_secrets(dn_purge_req *r, size_t keep) {
+  while (r->secrets.len > keep)
+    dn__wipe_free(DN__VEC_AT(&r->secrets, char *, --r->secrets.len));
+}
+
 void dn__purge_req_reset(dn_purge_req *r) {
   for (size_t i = 0; i < r->fields.len; i++) {
     dn__field *f = &DN__VEC_AT(&r->fields, dn__field, i);
-    if (f->secret && f->value)
-      OPENSSL_cleanse(f->value, strlen(f->value));
     dn__free(f->name);
-    dn__free(f->value);
+    if (f->secret)
+      dn__wipe_free(f->value);
+    else
+      dn__free(f->value);
   }
   dn__vec_free(&r->fields);
-  for (size_t i = 0; i < r->secrets.len; i++) {
-    char *s = DN__VEC_AT(&r->secrets, char *, i);
-    OPENSSL_cleanse(s, strlen(s));
-    dn__free(s);
-  }
+  drop_secrets(r, 0);
   dn__vec_free(&r->secrets);
   dn__free(r->url);
   dn__free(r->body);
@@ -233,16 +235,14 @@ static int add_field(dn_purge_req *req, const char *name, const char *value,
     return DN_ENOMEM;
   size_t nsecrets = req->secrets.len;
   if (secret && add_secret_words(req, value)) {
-    while (req->secrets.len > nsecrets)
-      dn__free(DN__VEC_AT(&req->secrets, char *, --req->secrets.len));
+    drop_secrets(req, nsecrets);
     return DN_ENOMEM;
   }
   char *n = dn__strndup(name, nl), *v = dn__strndup(value, vl);
   if (!n || !v) {
     dn__free(n);
-    dn__free(v);
-    while (req->secrets.len > nsecrets)
-      dn__free(DN__VEC_AT(&req->secrets, char *, --req->secrets.len));
+    dn__wipe_free(v);
+    drop_secrets(req, nsecrets);
     return DN_ENOMEM;
   }
   dn__field *f = dn__vec_push(&req->fields);

@@ -885,7 +885,7 @@ static void rd_destroy(void *self) {
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   dn__zcache_free(&s->zc);
-  memset(s->url.password, 0, sizeof s->url.password);
+  dn__wipe(s->url.password, sizeof s->url.password);
   dn__free(s->idle);
   dn__free(s);
 }
@@ -989,7 +989,7 @@ static CURLUcode rd_url_get(CURLU *u, CURLUPart part, unsigned flags,
 
 static void rd_url_free(char *s) {
   if (s)
-    memset(s, 0, strlen(s));
+    dn__wipe(s, strlen(s));
   curl_free(s);
 }
 
@@ -1138,7 +1138,7 @@ int dn__parse_redis_url(const char *s, const char *what, dn__redis_url *out,
     rc = rd_url_db(u, end, what, &out->db, err);
   curl_url_cleanup(u);
   if (rc)
-    memset(out->password, 0, sizeof out->password);
+    dn__wipe(out->password, sizeof out->password);
   return rc;
 }
 
@@ -1150,7 +1150,7 @@ int dn__store_redis_describe(const char *url, char *out, size_t size) {
   snprintf(out, size, "redis, db %ld%s: ", u.db,
            u.has_password ? ", with password" : "");
   dn__hostport_describe(&u.hp, out, size);
-  memset(u.password, 0, sizeof u.password);
+  dn__wipe(u.password, sizeof u.password);
   return 0;
 }
 
@@ -1171,7 +1171,7 @@ int dn_store_redis_new(const char *url, const dn_store_shared_options *opts,
     rc = s->idle ? rd_init_sync(s) : DN_ENOMEM;
   }
   if (rc) {
-    memset(s->url.password, 0, sizeof s->url.password);
+    dn__wipe(s->url.password, sizeof s->url.password);
     dn__free(s->idle);
     dn__free(s);
     return rc;

@@ -1,8 +1,12 @@
-/* alloc.c - the replaceable allocator.
+/* alloc.c - the replaceable allocator, and wiping secrets.
  *
  * The three function pointers start as the C library's. Tests swap them
  * for an allocator that fails the Nth call, to prove that every path
  * returns DN_ENOMEM and leaves no partial state behind.
+ *
+ * Secrets are wiped with explicit_bzero (glibc, with _DEFAULT_SOURCE), which
+ * the compiler may not remove as a dead store the way it may a memset before
+ * free. It keeps this layer free of OpenSSL; OPENSSL_cleanse is not used.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,17 @@ void dn__free(void *p) {
 }
 
 void dn_free(void *p) { dn__free(p); }
+
+void dn__wipe(void *p, size_t n) {
+  if (p && n)
+    explicit_bzero(p, n);
+}
+
+void dn__wipe_free(char *s) {
+  if (s)
+    dn__wipe(s, strlen(s));
+  dn__free(s);
+}
 
 char *dn__strndup(const char *s, size_t len) {
   char *d = dn__malloc(len + 1);

@@ -12,4 +12,11 @@ void dn__free(void *p);
 /* Copies len bytes and appends a NUL; NULL when out of memory. */
 char *dn__strndup(const char *s, size_t len);
 
+/* Overwrites n bytes at p with zeros in a way the compiler may not drop
+ * (explicit_bzero), for secrets: tokens, passwords, keys and anything
+ * that held them. The one way lib/ clears a secret. */
+void dn__wipe(void *p, size_t n);
+/* Wipes the string s (up to its NUL) and frees it; NULL is a no-op. */
+void dn__wipe_free(char *s);
+
 #endif

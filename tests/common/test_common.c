@@ -1,7 +1,9 @@
-/* test_common.c - error codes, slices, buffers and the allocator. */
+/* test_common.c - error codes, slices, buffers, the allocator and wiping
+ * secrets. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "buf.h"
 #include "test_support.h"
 
@@ -70,6 +72,23 @@ static void test_replace_allocator_rejects_partial(void **state) {
   assert_int_equal(dn_replace_allocator(NULL, NULL, NULL), 0);
 }
 
+static void test_wipe_clears_secrets(void **state) {
+  (void)state;
+  char key[16];
+  memset(key, 0x5a, sizeof key);
+  dn__wipe(key + 4, 8);
+  for (size_t i = 0; i < sizeof key; i++)
+    assert_int_equal(key[i], i >= 4 && i < 12 ? 0 : 0x5a);
+  dn__wipe(NULL, 0);
+  dn__wipe(key, 0);
+  assert_int_equal(key[0], 0x5a);
+  /* wipe_free frees what dn__strndup made, and takes NULL. */
+  char *token = dn__strndup("hunter2-hunter2", 15);
+  assert_non_null(token);
+  dn__wipe_free(token);
+  dn__wipe_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror_covers_every_code),
@@ -77,6 +96,7 @@ int main(void) {
       cmocka_unit_test(test_buf_u64_extremes),
       cmocka_unit_test(test_alloc_failures_are_reported),
       cmocka_unit_test(test_replace_allocator_rejects_partial),
+      cmocka_unit_test(test_wipe_clears_secrets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,6 @@
  * most max_body bytes of a POST body (empty for other methods or an empty
  * body). HMAC and SHA-256 are OpenSSL's.
  */
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -62,7 +61,7 @@ static int hmac_b64(const char *key, size_t klen, const char *data, size_t dlen,
             mac, &mlen))
     return DN_EINVAL;
   b64(mac, mlen, out);
-  OPENSSL_cleanse(mac, sizeof mac);
+  dn__wipe(mac, sizeof mac);
   return 0;
 }
 
@@ -99,7 +98,7 @@ int dn__edgegrid_sign(const char *client_token, const char *client_secret,
     rc = DN_ENOMEM;
   if (rc == 0)
     rc = hmac_b64(key, strlen(key), data.data, data.len, sig);
-  OPENSSL_cleanse(key, sizeof key);
+  dn__wipe(key, sizeof key);
   dn__buf_free(&data);
   if (rc)
     return rc;
@@ -115,20 +114,14 @@ typedef struct akamai {
   size_t max_body, max_request;
 } akamai;
 
-static void wipe_free(char *s) {
-  if (s)
-    OPENSSL_cleanse(s, strlen(s));
-  dn__free(s);
-}
-
 static void destroy(void *self) {
   akamai *a = self;
   if (!a)
     return;
   dn__free(a->url);
-  wipe_free(a->client_token);
-  wipe_free(a->client_secret);
-  wipe_free(a->access_token);
+  dn__wipe_free(a->client_token);
+  dn__wipe_free(a->client_secret);
+  dn__wipe_free(a->access_token);
   dn__free(a);
 }
 
@@ -215,7 +208,7 @@ static int build(void *self, const dn_purge_batch *b, dn_purge_req *req,
     rc = dn_purge_req_add_secret(req, a->access_token);
   if (rc == 0)
     rc = dn_purge_req_add_secret(req, a->client_secret);
-  OPENSSL_cleanse(auth, sizeof auth);
+  dn__wipe(auth, sizeof auth);
   return rc;
 }
 

@@ -9,7 +9,6 @@
  * the line and the key, never a value.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +185,7 @@ static char *read_all(const char *path, size_t *len) {
   int bad = ferror(f) || n > EDGERC_MAX;
   fclose(f);
   if (!data || bad) {
+    dn__wipe(data, n); /* a part of a file of credentials */
     dn__free(data);
     errno = data ? EFBIG : ENOMEM;
     return NULL;
@@ -215,7 +215,7 @@ int dn_purge_akamai_edgerc(const char *path, const char *section,
                          "cannot read %.200s: %s", path, strerror(errno));
   dn_purge_akamai_options tmp = *out;
   int rc = dn__edgerc_parse(text, len, section, &tmp, buf, err);
-  OPENSSL_cleanse(text, len);
+  dn__wipe(text, len);
   dn__free(text);
   if (rc == 0)
     *out = tmp;

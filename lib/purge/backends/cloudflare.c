@@ -31,9 +31,7 @@ static void destroy(void *self) {
   if (!c)
     return;
   dn__free(c->url);
-  if (c->auth)
-    memset(c->auth, 0, strlen(c->auth));
-  dn__free(c->auth);
+  dn__wipe_free(c->auth);
   dn__free(c);
 }
 
@@ -117,8 +115,7 @@ int dn_purge_backend_cloudflare(const dn_purge_cloudflare_options *o,
   if (rc == 0 && (!(c->url = dn__purge_join(api, path.data)) ||
                   !(c->auth = dn__buf_steal(&auth, NULL))))
     rc = DN_ENOMEM;
-  if (auth.data)
-    memset(auth.data, 0, auth.len);
+  dn__wipe(auth.data, auth.len);
   dn__buf_free(&path);
   dn__buf_free(&auth);
   if (rc) {

@@ -30,9 +30,7 @@ static void destroy(void *self) {
   if (!f)
     return;
   dn__free(f->url);
-  if (f->token)
-    memset(f->token, 0, strlen(f->token));
-  dn__free(f->token);
+  dn__wipe_free(f->token);
   dn__free(f);
 }
 

@@ -32,9 +32,7 @@ static void destroy(void *self) {
     dn__free(w->urls[i]);
   for (size_t i = 0; w->names && i < w->nheaders; i++) {
     dn__free(w->names[i]);
-    if (w->values[i])
-      memset(w->values[i], 0, strlen(w->values[i]));
-    dn__free(w->values[i]);
+    dn__wipe_free(w->values[i]);
   }
   dn__free(w->urls);
   dn__free(w->names);
