@@ -61,16 +61,6 @@ static int is_name(char c, int colon) {
 
 static int shown_len(size_t n) { return (int)(n < SHOW_NAME ? n : SHOW_NAME); }
 
-/* Writes a byte for an error message: itself when printable, else hex. */
-static const char *show(char c, char buf[8]) {
-  unsigned char u = (unsigned char)c;
-  if (u >= 0x20 && u < 0x7F)
-    snprintf(buf, 8, "'%c'", c);
-  else
-    snprintf(buf, 8, "0x%02X", u);
-  return buf;
-}
-
 static int nomem(parser *p, size_t pos) {
   return dn__error_set(p->err, DN_ENOMEM, pos, "out of memory");
 }
@@ -232,7 +222,7 @@ static int attr_value(parser *p, size_t at, size_t n, const char *what,
       char b[8];
       return dn__error_set(p->err, DN__ESI_EMARKUP, i,
                            "%s holds the control byte %s at byte %zu", what,
-                           show(c, b), i);
+                           dn__byte_show(c, b), i);
     }
     dst[o++] = c;
     i += step;
@@ -349,7 +339,7 @@ static int include_start_tag(parser *p, include_tag *t, size_t *i, size_t end,
     if (!is_name(c, 1))
       return dn__error_set(p->err, DN__ESI_EMARKUP, k,
                            "unexpected %s in <esi:include> at byte %zu",
-                           show(c, b), k);
+                           dn__byte_show(c, b), k);
     *i = k;
     int rc = include_attr_read(p, t, i, end);
     if (rc)
@@ -417,7 +407,7 @@ static int remove_element(parser *p, size_t at, size_t i, size_t end,
   if (p->in[i] != '>')
     return dn__error_set(p->err, DN__ESI_EMARKUP, i,
                          "unexpected %s in <esi:remove> at byte %zu",
-                         show(p->in[i], b), i);
+                         dn__byte_show(p->in[i], b), i);
   size_t close = find(p, i + 1, end, "</esi:remove");
   if (close == NOT_FOUND)
     return unclosed(p, at, "<esi:remove>");
@@ -450,7 +440,7 @@ static int element_name(parser *p, size_t at, size_t end, int close,
   if (!is_space(p->in[i]) && p->in[i] != '/' && p->in[i] != '>')
     return dn__error_set(
         p->err, DN__ESI_EMARKUP, i, "unexpected %s after %s%.*s at byte %zu",
-        show(p->in[i], b), open, shown_len(*nlen), p->in + *name, i);
+        dn__byte_show(p->in[i], b), open, shown_len(*nlen), p->in + *name, i);
   return 0;
 }
 

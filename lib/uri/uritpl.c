@@ -95,16 +95,6 @@ static bool is_reserved(char c) {
   return c != '\0' && strchr(":/?#[]@!$&'()*+,;=", c) != NULL;
 }
 
-/* Writes a byte for an error message: itself when printable, else hex. */
-static const char *show(char c, char buf[8]) {
-  unsigned char u = (unsigned char)c;
-  if (u >= 0x20 && u < 0x7F)
-    snprintf(buf, 8, "'%c'", c);
-  else
-    snprintf(buf, 8, "0x%02X", u);
-  return buf;
-}
-
 /* ---- parsing --------------------------------------------------------- */
 
 static int parse_fail(parser *p, size_t pos, const char *why) {
@@ -189,7 +179,7 @@ static int literal_char(parser *p) {
     return dn__error_set(p->err, DN_ETEMPLATE, p->i,
                          "character %s is not allowed in a template "
                          "(RFC 6570 §2.1)",
-                         show(c, b));
+                         dn__byte_show(c, b));
   }
   int rc = dn__buf_append(&p->text, p->s + p->i, n);
   if (rc)
@@ -248,7 +238,7 @@ static int parse_varname(parser *p, size_t open) {
     return parse_fail(p, p->i, "'%' not followed by two hex digits");
   return dn__error_set(p->err, DN_ETEMPLATE, p->i,
                        "expected a variable name, found %s (RFC 6570 §2.3)",
-                       show(p->s[p->i], b));
+                       dn__byte_show(p->s[p->i], b));
 }
 
 /* RFC 6570 §2.4.1: max-length = %x31-39 0*3DIGIT. */
@@ -297,7 +287,8 @@ static int parse_operator(parser *p, int *op) {
   *op = 0;
   if (c != '\0' && strchr("=,!@|", c))
     return dn__error_set(p->err, DN_ETEMPLATE, p->i,
-                         "operator %s is reserved (RFC 6570 §2.2)", show(c, b));
+                         "operator %s is reserved (RFC 6570 §2.2)",
+                         dn__byte_show(c, b));
   for (size_t k = 1; k < NOPS; k++) {
     if (ops[k].ch == c) {
       *op = (int)k;
@@ -333,7 +324,7 @@ static int parse_expr(parser *p) {
       return dn__error_set(p->err, DN_ETEMPLATE, p->i - 1,
                            "unexpected %s in an expression "
                            "(expected ',' or '}')",
-                           show(c, b));
+                           dn__byte_show(c, b));
   }
   part->nvars = p->nvars - part->var0;
   p->nparts++;

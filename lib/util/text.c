@@ -32,6 +32,21 @@ int dn__hex_value(int c, unsigned flags) {
   return -1;
 }
 
+const char *dn__byte_show(char c, char buf[8]) {
+  unsigned char u = (unsigned char)c;
+  if (u >= 0x20 && u < 0x7F) {
+    buf[0] = '\'';
+    buf[1] = (char)u;
+    buf[2] = '\'';
+    buf[3] = '\0';
+  } else {
+    buf[0] = '0';
+    buf[1] = 'x';
+    buf[2 + dn__hex_encode(buf + 2, &u, 1, DN__HEX_UPPER)] = '\0';
+  }
+  return buf;
+}
+
 int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags) {
   if (n % 2)
     return DN_EINVAL;

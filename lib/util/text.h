@@ -35,6 +35,10 @@ int dn__hex_value(int c, unsigned flags);
  * a digit; out is then untouched. */
 int dn__hex_decode(void *out, const char *s, size_t n, unsigned flags);
 
+/* Shows byte c in an error message: "'c'" when it is printable ASCII, else
+ * "0xXX" in upper-case hex. Writes buf and returns it. */
+const char *dn__byte_show(char c, char buf[8]);
+
 /* ---- percent-decoding -----------------------------------------------------
  * Flags for dn__percent_decode. */
 #define DN__PCT_PLUS_SPACE 1u /* '+' is a space (HTML forms), else itself */

@@ -71,6 +71,18 @@ static void test_hex_decode_refuses_without_writing(void **state) {
   assert_int_equal(out[2], 3);
 }
 
+static void test_byte_show(void **state) {
+  (void)state;
+  char b[8];
+  assert_string_equal(dn__byte_show('a', b), "'a'");
+  assert_string_equal(dn__byte_show(' ', b), "' '");
+  assert_string_equal(dn__byte_show('~', b), "'~'");
+  assert_string_equal(dn__byte_show('\0', b), "0x00");
+  assert_string_equal(dn__byte_show('\n', b), "0x0A");
+  assert_string_equal(dn__byte_show(0x7f, b), "0x7F");
+  assert_string_equal(dn__byte_show((char)0xe9, b), "0xE9");
+}
+
 /* Decodes s with flags into a fresh buffer; the result in *out. */
 static int pct(const char *s, unsigned flags, dn__buf *out) {
   dn__buf_init(out, 0);
@@ -261,6 +273,7 @@ int main(void) {
       cmocka_unit_test(test_hex_round_trip_of_every_byte),
       cmocka_unit_test(test_hex_value_of_every_byte_class),
       cmocka_unit_test(test_hex_decode_refuses_without_writing),
+      cmocka_unit_test(test_byte_show),
       cmocka_unit_test(test_percent_decoding),
       cmocka_unit_test(test_percent_malformed_escapes),
       cmocka_unit_test(test_percent_out_of_room_is_not_malformed),
