@@ -115,6 +115,7 @@ typedef struct dn_server_access {
 #define DN_SERVER_MAX_CONNECTIONS 1024u
 #define DN_SERVER_REQUEST_TIMEOUT_MS 10000u
 #define DN_SERVER_IDLE_TIMEOUT_MS 30000u
+#define DN_SERVER_MAX_BUFFER_BYTES ((size_t)256 << 20)
 /* The shortest control token accepted, in bytes. */
 #define DN_SERVER_TOKEN_MIN 16
 
@@ -183,6 +184,13 @@ typedef struct dn_server_options {
    * /stats show the total over every loop; NULL keeps its own. The other
    * server may be freed first. */
   dn_server *share_counters_with;
+  /* The memory all connections may hold in request and response buffers
+   * (input, header fields, bodies, queued responses); 0 takes the default
+   * DN_SERVER_MAX_BUFFER_BYTES (256 MiB). Shared with share_counters_with.
+   * A request whose body would pass it gets 503 and the connection
+   * closes; queued responses past it stop a connection's reads until
+   * they drain. */
+  size_t max_buffer_bytes;
 } dn_server_options;
 
 /* Fills opts with the defaults above; engine is NULL. */
@@ -223,6 +231,9 @@ typedef struct dn_server_stats {
   uint64_t requests, responses_2xx, responses_3xx, responses_4xx, responses_5xx;
   uint64_t timeouts, bad_requests;
   uint64_t bytes_out;
+  /* Bytes held now in request and response buffers (see max_buffer_bytes);
+   * a gauge, not a counter. */
+  uint64_t buffer_bytes;
 } dn_server_stats;
 
 DN_EXTERN void dn_server_stats_get(const dn_server *srv, dn_server_stats *out);

@@ -28,6 +28,7 @@
 #include "text.h"
 
 #define READ_CHUNK ((size_t)16 << 10)
+#define IN_KEEP READ_CHUNK /* the input buffer an idle connection keeps */
 #define WRITE_HIGH ((size_t)1 << 20) /* stop answering while more is queued */
 #define LINGER_MS 2000
 
@@ -44,6 +45,37 @@ typedef struct wreq {
 
 static void conn_process(dn__conn *c, int from_callback);
 
+/* ---- the memory budget -------------------------------------------------
+ *
+ * Every connection counts what its buffers hold (input, the parser's
+ * header and body buffers, queued responses) into the shared gauge
+ * buffer_bytes; growing past max_buffer_bytes is refused. */
+static size_t conn_held(const dn__conn *c) {
+  return c->in_cap + dn__reqparser_held(&c->rp) + c->write_pending;
+}
+
+static void conn_account(dn__conn *c) {
+  size_t held = c->closing ? 0 : conn_held(c);
+  if (held > c->accounted)
+    DN__COUNT(c->srv, buffer_bytes, held - c->accounted);
+  else if (held < c->accounted)
+    DN__UNCOUNT(c->srv, buffer_bytes, c->accounted - held);
+  c->accounted = held;
+}
+
+/* 1 when the server's buffers may grow by `more` bytes. */
+static int budget_allows(dn_server *srv, size_t more) {
+  uint64_t used = __atomic_load_n(&srv->c->st.buffer_bytes, __ATOMIC_RELAXED);
+  return used <= srv->o.max_buffer_bytes &&
+         more <= srv->o.max_buffer_bytes - used;
+}
+
+static int conn_admit(void *ud, size_t more) {
+  dn__conn *c = ud;
+  conn_account(c);
+  return budget_allows(c->srv, more);
+}
+
 void dn__server_log(dn_server *srv, int level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -57,6 +89,8 @@ static void conn_free(dn__conn *c) {
   c->srv->alive--;
   dn__reqparser_free(&c->rp);
   dn__free(c->in);
+  c->in_cap = 0;
+  conn_account(c);
   dn__free(c);
 }
 
@@ -74,7 +108,7 @@ void dn__server_free_memory(dn_server *srv) {
     dn__free(srv->c);
   dn__free(srv->listen_addr);
   dn__free(srv->control_addr);
-  dn__wipe_free(srv->token);
+  dn__free(srv->token);
   dn__free(srv->base);
   dn__free(srv);
 }
@@ -99,6 +133,7 @@ void dn__conn_close(dn__conn *c) {
     return;
   dn_server *srv = c->srv;
   c->closing = 1;
+  conn_account(c); /* its buffers go with it */
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -163,6 +198,7 @@ static void on_write(uv_write_t *req, int status) {
   wreq_free(w);
   if (c->closing)
     return;
+  conn_account(c);
   if (status < 0) {
     dn__conn_close(c);
     return;
@@ -204,6 +240,7 @@ static int conn_write(dn__conn *c, dn__job *j) {
     return DN_EIO;
   }
   c->write_pending += w->weight;
+  conn_account(c);
   DN__COUNT(c->srv, bytes_out, w->bytes);
   return 0;
 }
@@ -317,6 +354,7 @@ static void job_finish(dn__job *j, int from_callback) {
   }
   job_free(j);
   dn__reqparser_next(&c->rp);
+  conn_account(c);
   if (!keep) {
     /* The last response: it gets the idle timeout to be read. */
     c->close_after_write = 1;
@@ -378,7 +416,8 @@ static void conn_fail(dn__conn *c, int status, const char *why) {
   char body[160];
   snprintf(body, sizeof body, "%d %s: %s\n", status, dn__status_reason(status),
            why ? why : "");
-  dn__job_simple(j, status, "text/plain; charset=utf-8", body, NULL);
+  dn__job_simple(j, status, "text/plain; charset=utf-8", body,
+                 status == 503 ? "Retry-After: 1\r\n" : NULL);
   job_finish(j, 0);
   c->close_after_write = 1;
 }
@@ -415,6 +454,18 @@ static void input_compact(dn__conn *c) {
   c->in_pos = 0;
 }
 
+/* Gives back the memory of an input buffer that grew for a large or
+ * pipelined input, once what is left of it fits in IN_KEEP. */
+static void input_shrink(dn__conn *c) {
+  if (c->in_cap <= IN_KEEP || c->in_len > IN_KEEP / 2)
+    return;
+  char *p = dn__realloc(c->in, IN_KEEP);
+  if (!p)
+    return; /* keep the larger one */
+  c->in = p;
+  c->in_cap = IN_KEEP;
+}
+
 static size_t input_limit(const dn_server *srv) {
   return srv->o.max_header_bytes + srv->o.max_body_bytes + READ_CHUNK * 4;
 }
@@ -426,8 +477,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     c->in_len = c->in_pos = 0;
   input_compact(c);
   if (c->in_cap - c->in_len < READ_CHUNK) {
-    size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK * 2;
-    char *p = dn__realloc(c->in, cap);
+    size_t cap = c->in_cap ? c->in_cap * 2 : IN_KEEP;
+    char *p = NULL;
+    conn_account(c);
+    /* Over the budget the buffer does not grow: what fits is read, and
+     * with no room at all the reads pause (on_read). */
+    if (budget_allows(c->srv, cap - c->in_cap))
+      p = dn__realloc(c->in, cap);
+    if (!p && c->in_cap > c->in_len) {
+      *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+      return;
+    }
     if (!p) {
       *buf = uv_buf_init(NULL, 0);
       return;
@@ -458,6 +518,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   dn__conn *c = s->data;
   if (nread == 0 || c->closing)
     return;
+  if (nread == UV_ENOBUFS) {
+    /* No memory for input: wait until this connection's requests are
+     * answered, or answer 503 when nothing is in progress. */
+    read_pause(c);
+    if (!c->busy && c->write_pending == 0)
+      conn_fail(c, 503, "the server's request buffers are full");
+    return;
+  }
   if (nread < 0) {
     read_pause(c);
     c->eof = 1;
@@ -475,6 +543,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     read_pause(c);
   if (!c->busy)
     conn_process(c, 1);
+  else
+    conn_account(c);
 }
 
 static void arm_timer(dn__conn *c) {
@@ -487,10 +557,12 @@ static void arm_timer(dn__conn *c) {
   }
 }
 
-static void conn_process(dn__conn *c, int from_callback) {
-  (void)from_callback;
+static void conn_process_requests(dn__conn *c) {
   while (!c->busy && !c->closing && !c->draining && !c->close_after_write) {
-    if (c->write_pending >= WRITE_HIGH) {
+    /* Answers wait while this connection has 1 MiB queued, or while the
+     * server is over its budget and this connection has some queued. */
+    if (c->write_pending >= WRITE_HIGH ||
+        (c->write_pending && !budget_allows(c->srv, 0))) {
       /* Stop reading too, so a peer that sends and never reads cannot
        * make the input grow either; on_write resumes, and a peer that
        * stops reading is dropped after the idle timeout. */
@@ -512,6 +584,7 @@ static void conn_process(dn__conn *c, int from_callback) {
       return;
     } else {
       input_compact(c);
+      input_shrink(c);
       if (c->eof) {
         if (c->write_pending == 0)
           dn__conn_close(c);
@@ -530,6 +603,13 @@ static void conn_process(dn__conn *c, int from_callback) {
       return;
     }
   }
+}
+
+static void conn_process(dn__conn *c, int from_callback) {
+  (void)from_callback;
+  conn_process_requests(c);
+  if (!c->closing)
+    conn_account(c);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -599,6 +679,8 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   c->srv = srv;
   srv->alive++;
   dn__reqparser_init(&c->rp, srv->o.max_header_bytes, srv->o.max_body_bytes);
+  c->rp.admit = conn_admit;
+  c->rp.admit_ud = c;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
   c->tcp.data = c->timer.data = c;

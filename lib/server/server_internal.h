@@ -80,6 +80,7 @@ struct dn__conn {
   int timer_kind;
   uv_shutdown_t shutdown;
   size_t write_pending;
+  size_t accounted;     /* buffer bytes counted in the server's buffer_bytes */
   uint64_t req_hr;      /* uv_hrtime() when the request was whole */
   uint64_t req_wall_ms; /* wall clock at the same time */
   char remote[80];

@@ -30,6 +30,7 @@ void dn_server_options_init(dn_server_options *o) {
   o->max_connections = DN_SERVER_MAX_CONNECTIONS;
   o->request_timeout_ms = DN_SERVER_REQUEST_TIMEOUT_MS;
   o->idle_timeout_ms = DN_SERVER_IDLE_TIMEOUT_MS;
+  o->max_buffer_bytes = DN_SERVER_MAX_BUFFER_BYTES;
 }
 
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (numeric hosts and
@@ -157,6 +158,7 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
   DEF(max_connections);
   DEF(request_timeout_ms);
   DEF(idle_timeout_ms);
+  DEF(max_buffer_bytes);
 #undef DEF
   return 0;
 }

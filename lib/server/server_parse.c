@@ -131,6 +131,9 @@ static int on_headers_complete(http_parser *p) {
    * body is read. */
   if (p->content_length != ULLONG_MAX && p->content_length > rp->max_body)
     return fail(rp, 413, "request body too large");
+  if (p->content_length != ULLONG_MAX && p->content_length > 0 && rp->admit &&
+      !rp->admit(rp->admit_ud, (size_t)p->content_length))
+    return fail(rp, 503, "the server's request buffers are full");
   make_slices(rp);
   q->expect_continue = 0;
   int hosts = 0;
@@ -151,8 +154,23 @@ static int on_headers_complete(http_parser *p) {
   return 0;
 }
 
+/* How much the body buffer's capacity grows to take len more bytes (the
+ * buffer doubles, as dn__buf_reserve does). */
+static size_t body_growth(const dn__buf *b, size_t len) {
+  size_t need = b->len + len + 1, cap = b->cap ? b->cap : 64;
+  if (need <= b->cap)
+    return 0;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  return cap - b->cap;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len) {
   dn__reqparser *rp = rp_of(p);
+  size_t more = body_growth(&rp->body, len);
+  if (more && rp->admit && rp->body.len + len <= rp->max_body &&
+      !rp->admit(rp->admit_ud, more))
+    return fail(rp, 503, "the server's request buffers are full");
   int rc = dn__buf_append(&rp->body, at, len);
   if (rc == DN_ETOOBIG)
     return fail(rp, 413, "request body too large");
@@ -226,9 +244,20 @@ int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,
 
 const dn__req *dn__reqparser_req(dn__reqparser *rp) { return &rp->req; }
 
+/* Empties b, and frees its memory when it grew past DN__REQ_KEEP_BYTES. */
+static void buf_release(dn__buf *b) {
+  if (b->cap > DN__REQ_KEEP_BYTES) {
+    size_t limit = b->limit;
+    dn__buf_free(b);
+    dn__buf_init(b, limit);
+  } else {
+    dn__buf_truncate(b, 0);
+  }
+}
+
 void dn__reqparser_next(dn__reqparser *rp) {
-  dn__buf_truncate(&rp->head, 0);
-  dn__buf_truncate(&rp->body, 0);
+  buf_release(&rp->head);
+  buf_release(&rp->body);
   rp->nfields = 0;
   rp->target_len = 0;
   rp->in_value = 0;
@@ -245,6 +274,10 @@ void dn__reqparser_next(dn__reqparser *rp) {
 
 int dn__reqparser_partial(const dn__reqparser *rp) {
   return rp->started && !rp->complete;
+}
+
+size_t dn__reqparser_held(const dn__reqparser *rp) {
+  return rp->head.cap + rp->body.cap;
 }
 
 const char *dn__status_reason(int status) {

@@ -18,6 +18,9 @@
 #include "donut/http.h"
 
 #define DN__REQ_MAX_FIELDS 100
+/* Buffers larger than this are released after each request, so an idle
+ * keep-alive connection holds no more than a few KiB. */
+#define DN__REQ_KEEP_BYTES ((size_t)4 << 10)
 
 typedef struct dn__field_off {
   size_t name, name_len, value, value_len;
@@ -50,6 +53,11 @@ typedef struct dn__reqparser {
   int complete;
   int error_status; /* 0, or the status to answer before closing */
   const char *error_text;
+  /* Optional memory budget: asked before the body buffer grows by `more`
+   * bytes (and with the declared Content-Length); 0 refuses, and the
+   * request is answered 503. */
+  int (*admit)(void *ud, size_t more);
+  void *admit_ud;
   dn__req req;
 } dn__reqparser;
 
@@ -66,10 +74,13 @@ int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,
                        size_t *used);
 /* The request after DN__PARSE_REQUEST (borrowed). */
 const dn__req *dn__reqparser_req(dn__reqparser *rp);
-/* Forgets the current request and gets ready for the next one. */
+/* Forgets the current request and gets ready for the next one; buffers
+ * over DN__REQ_KEEP_BYTES are freed. */
 void dn__reqparser_next(dn__reqparser *rp);
 /* 1 when part of a request has arrived but not all of it. */
 int dn__reqparser_partial(const dn__reqparser *rp);
+/* The bytes the parser's buffers hold (their capacity). */
+size_t dn__reqparser_held(const dn__reqparser *rp);
 
 /* The reason phrase of a status code (RFC 9110 §15), from libhttp-parser's
  * table; "Unknown" for a code it does not name. */

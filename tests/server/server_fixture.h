@@ -54,6 +54,10 @@ static void fx_access(void *ud, const dn_server_access *a) {
   pthread_mutex_unlock(&f->mu);
 }
 
+/* When set, adjusts the options of the servers fx_start_ex starts (the
+ * tests of limits and budgets). */
+static void (*fx_tweak)(dn_server_options *o);
+
 static void fx_closed(uv_handle_t *h) { (void)h; }
 
 static void fx_done(void *ud) {
@@ -102,6 +106,8 @@ static fixture *fx_start_ex(int offload, uint32_t request_timeout_ms,
   o.handler_ud = f->demo;
   o.access = fx_access;
   o.access_ud = f;
+  if (fx_tweak)
+    fx_tweak(&o);
   dn_error err;
   if (dn_server_new(&f->loop, &o, &f->srv, &err) != 0)
     fail_msg("server: %s", err.text);
