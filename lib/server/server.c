@@ -108,7 +108,7 @@ void dn__server_free_memory(dn_server *srv) {
     dn__free(srv->c);
   dn__free(srv->listen_addr);
   dn__free(srv->control_addr);
-  dn__free(srv->token);
+  dn__wipe_free(srv->token);
   dn__free(srv->base);
   dn__free(srv);
 }
