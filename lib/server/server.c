@@ -354,6 +354,7 @@ static void job_finish(dn__job *j, int from_callback) {
   }
   job_free(j);
   dn__reqparser_next(&c->rp);
+  c->served++;
   conn_account(c);
   if (!keep) {
     /* The last response: it gets the idle timeout to be read. */
@@ -552,7 +553,8 @@ static void arm_timer(dn__conn *c) {
   if (dn__reqparser_partial(&c->rp) || c->in_len > c->in_pos) {
     if (c->timer_kind != T_REQUEST)
       timer_set(c, T_REQUEST, srv->o.request_timeout_ms);
-  } else {
+  } else if (c->timer_kind != T_IDLE) {
+    c->idle_since = uv_hrtime();
     timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
   }
 }
@@ -620,6 +622,11 @@ static void on_timer(uv_timer_t *t) {
     return;
   if (kind == T_REQUEST && !c->draining && !c->close_after_write) {
     DN__COUNT(c->srv, timeouts, 1);
+    if (!dn__reqparser_partial(&c->rp) && c->in_len == c->in_pos) {
+      /* Not a byte of a request: there is nobody to answer. */
+      dn__conn_close(c);
+      return;
+    }
     read_pause(c);
     conn_fail(c, 408, "the request took too long to arrive");
     return;
@@ -663,6 +670,19 @@ static void conn_reject(dn__conn *c) {
   timer_set(c, T_IDLE, c->srv->o.idle_timeout_ms);
 }
 
+/* The connection of `ls` that has waited longest for its next request
+ * after answering one (an idle keep-alive connection), or NULL. */
+static dn__conn *oldest_idle(dn_server *srv, const dn__listener *ls) {
+  dn__conn *best = NULL;
+  for (dn__conn *c = srv->conns; c; c = c->next)
+    if (c->ls == ls && c->served && c->timer_kind == T_IDLE && !c->busy &&
+        !c->draining && !c->close_after_write && c->write_pending == 0 &&
+        c->in_len == c->in_pos && !dn__reqparser_partial(&c->rp) &&
+        (!best || c->idle_since < best->idle_since))
+      best = c;
+  return best;
+}
+
 void dn__server_on_connection(uv_stream_t *server, int status) {
   dn__listener *ls = server->data;
   dn_server *srv = ls->srv;
@@ -695,6 +715,13 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   remote_name(c);
+  /* At the limit, an idle keep-alive connection makes room: a client may
+   * close it at any time (RFC 9112 §9.6), and it costs one new connection
+   * to reopen, while refusing the newcomer costs it its request. */
+  dn__conn *idle = NULL;
+  if (ls->nconns >= srv->o.max_connections && !srv->shutting_down &&
+      (idle = oldest_idle(srv, ls)) != NULL)
+    dn__conn_close(idle);
   if (ls->nconns >= srv->o.max_connections || srv->shutting_down) {
     conn_reject(c);
     return;
@@ -704,7 +731,9 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   DN__COUNT(srv, connections_open, 1);
   DN__COUNT(srv, connections_total, 1);
   read_resume(c);
-  timer_set(c, T_IDLE, srv->o.idle_timeout_ms);
+  /* The first request, like every other, must arrive within the request
+   * timeout: a silent connection gives its slot back. */
+  timer_set(c, T_REQUEST, srv->o.request_timeout_ms);
 }
 
 int dn__conn_idle(const dn__conn *c) {

@@ -58,6 +58,18 @@ static int setup_budget(void **state, int offload) {
 static int setup_budget_inline(void **state) { return setup_budget(state, 0); }
 static int setup_budget_offload(void **state) { return setup_budget(state, 1); }
 
+static void tweak_slots(dn_server_options *o) { o->max_connections = 8; }
+
+/* Eight slots, 300 ms for a request to arrive, 10 s of keep-alive. */
+static int setup_slots(void **state, int offload) {
+  fx_tweak = tweak_slots;
+  *state = fx_start_ex(offload, 300, 10000);
+  fx_tweak = NULL;
+  return *state ? 0 : -1;
+}
+static int setup_slots_inline(void **state) { return setup_slots(state, 0); }
+static int setup_slots_offload(void **state) { return setup_slots(state, 1); }
+
 #define HOSTILE(fn, setup)                                                     \
   cmocka_unit_test_setup_teardown(fn, setup##_inline, fx_teardown),            \
       cmocka_unit_test_setup_teardown(fn, setup##_offload, fx_teardown)
@@ -143,10 +155,76 @@ static void test_budget_refuses_with_503(void **state) {
   assert_int_equal(wait_buffer_bytes_at_most(f, 0, 2000), 0);
 }
 
+/* ---- connection slots ----------------------------------------------------
+ */
+static const char comment1[] = "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/* Eight sockets that never send a byte take every slot, but only for the
+ * request timeout (300 ms), not the idle timeout (10 s); then a real
+ * request is served. */
+static void test_silent_connections_time_out(void **state) {
+  fixture *f = *state;
+  conn *cs[8];
+  uint64_t t0 = now_ms();
+  for (int i = 0; i < 8; i++)
+    cs[i] = conn_open(f->port);
+  resp r;
+  conn *extra = conn_open(f->port);
+  assert_int_equal(read_resp(extra, &r, 0), 0);
+  assert_int_equal(r.status, 503); /* nobody idle to make room */
+  conn_close_fd(extra);
+  for (int i = 0; i < 8; i++) {
+    assert_true(closed_by_peer(cs[i]));
+    conn_close_fd(cs[i]);
+  }
+  uint64_t took = now_ms() - t0;
+  print_message("8 silent connections closed after %llu ms\n",
+                (unsigned long long)took);
+  assert_true(took >= 250 && took < 3000);
+  conn *c = conn_open(f->port);
+  send_str(c->fd, comment1);
+  assert_int_equal(read_resp(c, &r, 0), 0);
+  assert_int_equal(r.status, 200);
+  conn_close_fd(c);
+}
+
+/* Eight keep-alive connections idle after a request; a ninth client is
+ * served, and the connection that has idled longest is the one closed. */
+static void test_idle_keep_alive_makes_room(void **state) {
+  fixture *f = *state;
+  conn *cs[8];
+  resp r;
+  for (int i = 0; i < 8; i++) {
+    cs[i] = conn_open(f->port);
+    send_str(cs[i]->fd, comment1);
+    assert_int_equal(read_resp(cs[i], &r, 0), 0);
+    assert_int_equal(r.status, 200);
+  }
+  conn *c = conn_open(f->port);
+  send_str(c->fd, comment1);
+  assert_int_equal(read_resp(c, &r, 0), 0);
+  assert_int_equal(r.status, 200);
+  assert_true(closed_by_peer(cs[0]));
+  /* The others are still open and served. */
+  for (int i = 1; i < 8; i++) {
+    send_str(cs[i]->fd, comment1);
+    assert_int_equal(read_resp(cs[i], &r, 0), 0);
+    assert_int_equal(r.status, 200);
+  }
+  dn_server_stats st;
+  dn_server_stats_get(f->srv, &st);
+  assert_int_equal(st.connections_rejected, 0);
+  for (int i = 0; i < 8; i++)
+    conn_close_fd(cs[i]);
+  conn_close_fd(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HOSTILE(test_body_buffers_released_after_request, setup_budget),
       HOSTILE(test_budget_refuses_with_503, setup_budget),
+      HOSTILE(test_silent_connections_time_out, setup_slots),
+      HOSTILE(test_idle_keep_alive_makes_room, setup_slots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
