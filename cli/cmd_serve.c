@@ -489,8 +489,10 @@ static int serve_loop(const dn_cli_command *cmd, const serve_opts *o,
   if (offload_of(cmd, o->offload, p->store, &offload))
     return DN_CLI_EXIT_USAGE;
   /* Origin mode: renders wait on the upstream, so they never run on the
-   * loop; hits still do. */
-  if (p->origin && offload != 1)
+   * loop; hits still do, even on a shared store (a round trip to it is far
+   * shorter than a wait behind slow renders in the thread pool), unless
+   * --offload on asks for everything on the pool. */
+  if (p->origin && !(o->offload && strcmp(o->offload, "on") == 0))
     offload = DN_SERVER_OFFLOAD_MISSES;
   if (!no_control &&
       control_token(cmd, token, sizeof token, where, sizeof where))

@@ -61,7 +61,20 @@ static const char *same_origin_path(const char *ref, const char *authority,
 static int join(dn_origin *o, const char *page_path, const char *path,
                 dn__buf *out) {
   int rc = dn__buf_append(out, o->base, o->base_len);
-  if (rc == 0 && path[0] != '/') {
+  /* The application writes its own paths, which start with the upstream's
+   * prefix when it has one; the resource is the path the client sees. */
+  const char *prefix = dn__upstream_prefix(o->up);
+  size_t fl = strlen(prefix);
+  if (fl && strncmp(path, prefix, fl) == 0 &&
+      (path[fl] == '/' || path[fl] == '?' || path[fl] == '\0'))
+    path += fl;
+  if (rc == 0 && path[0] == '?') { /* RFC 3986 §5.2.2: the page's path */
+    const char *q = strpbrk(page_path, "?#");
+    rc = dn__buf_append(out, page_path,
+                        q ? (size_t)(q - page_path) : strlen(page_path));
+  } else if (rc == 0 && path[0] == '\0') {
+    rc = dn__buf_append(out, "/", 1);
+  } else if (rc == 0 && path[0] != '/') {
     const char *q = strpbrk(page_path, "?#");
     size_t pl = q ? (size_t)(q - page_path) : strlen(page_path);
     while (pl && page_path[pl - 1] != '/')
@@ -120,6 +133,19 @@ static void invalidate_uri(dn_origin *o, const char *ref, dn_slice host,
 }
 
 /* Donut-Invalidate: tag tag ... (spaces or commas). */
+static void invalidate_batch(dn_origin *o, const dn_slice *tags, size_t n) {
+  dn_error err;
+  memset(&err, 0, sizeof err);
+  int rc = n ? dn_engine_invalidate_tags(o->e, tags, n, &err) : 0;
+  if (rc)
+    dn__origin_log(o, 1, "Donut-Invalidate: %s",
+                   err.text[0] ? err.text : dn_strerror(rc));
+  else
+    __atomic_fetch_add(&o->st.invalidations, n, __ATOMIC_RELAXED);
+}
+
+/* Every tag of the field, in batches; a tag that is not valid is logged
+ * and skipped, and the others are still invalidated. */
 static void invalidate_tags(dn_origin *o, dn_slice v) {
   dn_slice tags[64];
   size_t n = 0, i = 0;
@@ -130,19 +156,22 @@ static void invalidate_tags(dn_origin *o, dn_slice v) {
     size_t start = i;
     while (i < v.len && v.ptr[i] != ' ' && v.ptr[i] != ',' && v.ptr[i] != '\t')
       i++;
-    if (i > start && n < sizeof tags / sizeof tags[0])
-      tags[n++] = (dn_slice){v.ptr + start, i - start};
+    if (i == start)
+      continue;
+    dn_slice t = {v.ptr + start, i - start};
+    dn_error err;
+    if (dn_tag_validate(t.ptr, t.len, &err) != 0) {
+      dn__origin_log(o, 1, "Donut-Invalidate: skipping %.*s: %s",
+                     (int)(t.len > 80 ? 80 : t.len), t.ptr, err.text);
+      continue;
+    }
+    tags[n++] = t;
+    if (n == sizeof tags / sizeof tags[0]) {
+      invalidate_batch(o, tags, n);
+      n = 0;
+    }
   }
-  if (!n)
-    return;
-  dn_error err;
-  memset(&err, 0, sizeof err);
-  int rc = dn_engine_invalidate_tags(o->e, tags, n, &err);
-  if (rc)
-    dn__origin_log(o, 1, "Donut-Invalidate: %s",
-                   err.text[0] ? err.text : dn_strerror(rc));
-  else
-    __atomic_fetch_add(&o->st.invalidations, n, __ATOMIC_RELAXED);
+  invalidate_batch(o, tags, n);
 }
 
 /* RFC 9111 §4.4: after a non-error answer to an unsafe request, the target
@@ -178,6 +207,26 @@ static int reply_error(dn_server_reply *reply, int rc) {
   return r ? r : 1;
 }
 
+/* The upstream's answer to an unsafe request keeps its fields, validators
+ * included (a client's next If-Match needs them), but for the framing and
+ * hop-by-hop fields the server writes itself, Cache-Control (the server
+ * sends no-store) and the fields meant for donut alone. */
+static int reply_field_passes(dn_slice name) {
+  static const char *const dropped[] = {"connection",        "keep-alive",
+                                        "transfer-encoding", "te",
+                                        "trailer",           "upgrade",
+                                        "content-length",    "date",
+                                        "proxy-connection",  "cache-status",
+                                        "cache-control",     "content-type",
+                                        "surrogate-control", "surrogate-key",
+                                        "cache-tag",         "xkey",
+                                        "donut-invalidate",  NULL};
+  for (size_t i = 0; dropped[i]; i++)
+    if (field_is(name, dropped[i]))
+      return 0;
+  return 1;
+}
+
 static int reply_from(dn_server_reply *reply, const dn__upstream_result *res) {
   const char *ctype = NULL;
   char ct[128];
@@ -191,21 +240,48 @@ static int reply_from(dn_server_reply *reply, const dn__upstream_result *res) {
   }
   int rc = dn_server_reply_set(reply, res->status, ctype, res->body.data,
                                res->body.len);
-  char name[128], value[4096];
   for (size_t i = 0; rc == 0 && i < dn_http_headers_count(res->fields); i++) {
     dn_http_field f = dn_http_headers_at(res->fields, i);
-    if (field_is(f.name, "content-type") ||
-        !dn__origin_field_passes(f.name, 1) || f.name.len >= sizeof name ||
-        f.value.len >= sizeof value)
+    if (!reply_field_passes(f.name))
       continue;
-    memcpy(name, f.name.ptr, f.name.len);
-    name[f.name.len] = '\0';
-    memcpy(value, f.value.ptr, f.value.len);
-    value[f.value.len] = '\0';
-    int r = dn_server_reply_add_header(reply, name, value);
-    rc = r == DN_ENOMEM ? r : 0; /* a field the server refuses is left out */
+    char *name = dn__strndup(f.name.ptr, f.name.len);
+    char *value = dn__strndup(f.value.ptr, f.value.len);
+    rc = name && value ? dn_server_reply_add_header(reply, name, value)
+                       : DN_ENOMEM;
+    dn__free(name);
+    dn__free(value);
+    if (rc == DN_EINVAL) /* one the server writes itself */
+      rc = 0;
   }
+  if (rc && rc != DN_ENOMEM) /* the fields do not fit: no partial answer */
+    return reply_error(reply, DN_EUPSTREAM);
   return rc ? rc : 1;
+}
+
+/* The target as the engine names it: normalised (dot segments removed,
+ * percent-encoding checked), so an unsafe request reaches the same upstream
+ * path, within the upstream's prefix, as a GET of that target would.
+ * Returns 0 with an owned "/path?query" in *out, DN_EURI or DN_ENOMEM. */
+static int normal_target(dn_origin *o, dn_slice target, char **out) {
+  if (target.len == 0 || target.ptr[0] != '/')
+    return DN_EURI;
+  dn__buf u;
+  dn__buf_init(&u, 0);
+  int rc = dn__buf_append(&u, o->base, o->base_len);
+  rc = rc ? rc : dn__buf_append(&u, target.ptr, target.len);
+  char *norm = NULL;
+  size_t len = 0;
+  if (rc == 0 && dn_uri_normalize(u.data, u.len, &norm, &len, NULL) != 0)
+    rc = DN_EURI;
+  if (rc == 0 &&
+      (len <= o->base_len || strncmp(norm, o->base, o->base_len) != 0 ||
+       norm[o->base_len] != '/'))
+    rc = DN_EURI;
+  if (rc == 0 && !(*out = dn__strndup(norm + o->base_len, len - o->base_len)))
+    rc = DN_ENOMEM;
+  dn__free(norm);
+  dn__buf_free(&u);
+  return rc;
 }
 
 int dn_origin_handler(void *ud, const dn_server_request *req,
@@ -215,7 +291,15 @@ int dn_origin_handler(void *ud, const dn_server_request *req,
     return DN_EINVAL;
   if (is(req->method, "GET") || is(req->method, "HEAD"))
     return 0;
-  int safe = is(req->method, "OPTIONS") || is(req->method, "TRACE");
+  /* TRACE would echo the visitor's fields, cookies included, back to any
+   * script that can send it (cross-site tracing): refused. */
+  if (is(req->method, "TRACE")) {
+    static const char no_trace[] = "405 Method Not Allowed\n";
+    int r = dn_server_reply_set(reply, 405, "text/plain; charset=utf-8",
+                                no_trace, sizeof no_trace - 1);
+    return r ? r : 1;
+  }
+  int safe = is(req->method, "OPTIONS");
   __atomic_fetch_add(&o->st.passes, 1, __ATOMIC_RELAXED);
   dn__origin_fields fl = {0};
   dn_slice host = {0};
@@ -227,12 +311,14 @@ int dn_origin_handler(void *ud, const dn_server_request *req,
                                    req->fields[i].value, 0);
   }
   char *method = dn__strndup(req->method.ptr, req->method.len);
-  char *target = dn__strndup(req->target.ptr, req->target.len);
-  if (rc == 0 && (!method || !target))
+  char *target = NULL;
+  if (rc == 0 && !method)
     rc = DN_ENOMEM;
+  if (rc == 0)
+    rc = normal_target(o, req->target, &target);
   static const char only_origin_form[] =
-      "400 Bad Request: origin-form targets only\n";
-  if (rc == 0 && target[0] != '/') {
+      "400 Bad Request: the target must be an origin-form path\n";
+  if (rc == DN_EURI) {
     rc = dn_server_reply_set(reply, 400, "text/plain; charset=utf-8",
                              only_origin_form, sizeof only_origin_form - 1);
     rc = rc ? rc : 1;
@@ -241,7 +327,7 @@ int dn_origin_handler(void *ud, const dn_server_request *req,
   memset(&res, 0, sizeof res);
   dn_error err;
   memset(&err, 0, sizeof err);
-  if (rc == 0 && target[0] == '/') {
+  if (rc == 0) {
     dn_slice body = {req->body.ptr ? req->body.ptr : "", req->body.len};
     rc = dn__upstream_exchange(o->up, method, target,
                                (const char *const *)fl.lines, body, &res, &err);

@@ -20,7 +20,11 @@
 #include "upstream.h"
 
 /* A body this many times over the limit is not worth keeping at all. */
-#define HARD_BODY_FACTOR 8
+#define HARD_BODY_FACTOR 2
+/* Bodies of every exchange in flight together stay within this many
+ * bytes: a few dozen concurrent requests for a large download must not
+ * take the process's memory. An exchange that would go over it fails. */
+#define INFLIGHT_BUDGET ((size_t)256 << 20)
 
 struct dn__upstream {
   char *base;      /* "http://host:port" + prefix, no trailing '/' */
@@ -28,6 +32,7 @@ struct dn__upstream {
   dn__upstream_limits lim;
   CURLSH *share;
   pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+  size_t inflight; /* body bytes held by exchanges (atomic) */
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a,
@@ -164,6 +169,12 @@ const char *dn__upstream_authority(const dn__upstream *u) {
   return u->authority;
 }
 
+const char *dn__upstream_prefix(const dn__upstream *u) {
+  const char *p = strstr(u->base, "://");
+  p = p ? strchr(p + 3, '/') : NULL;
+  return p ? p : "";
+}
+
 /* ---- one exchange ---------------------------------------------------------
  */
 typedef struct xfer {
@@ -174,6 +185,7 @@ typedef struct xfer {
   int first_byte_timeout;
   int overflow; /* the body went past the hard limit */
   int bad_field;
+  int over_budget; /* the process-wide budget of body bytes ran out */
 } xfer;
 
 static uint64_t mono_ms(void) {
@@ -243,7 +255,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
       return 0;
     }
   }
-  return dn__buf_append(b, p, len) == 0 ? len : 0;
+  size_t was = __atomic_fetch_add(&x->u->inflight, len, __ATOMIC_RELAXED);
+  if (was + len > INFLIGHT_BUDGET) {
+    __atomic_fetch_sub(&x->u->inflight, len, __ATOMIC_RELAXED);
+    x->over_budget = 1;
+    return 0;
+  }
+  if (dn__buf_append(b, p, len) != 0) {
+    __atomic_fetch_sub(&x->u->inflight, len, __ATOMIC_RELAXED);
+    return 0;
+  }
+  x->res->accounted += len;
+  return len;
 }
 
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
@@ -278,9 +301,20 @@ static int setup(CURL *h, xfer *x, const char *method, const char *url,
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) ||
       curl_easy_setopt(h, CURLOPT_XFERINFODATA, x) ||
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) ||
+      /* The upstream is reached directly, whatever http_proxy says: the
+       * visitors' cookies must not travel through a proxy the environment
+       * happens to name. */
+      curl_easy_setopt(h, CURLOPT_PROXY, "") ||
       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                        (long)u->lim.connect_timeout_ms) ||
       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)u->lim.total_timeout_ms);
+  /* RFC 9110 §9.2.2: a request that is not idempotent is never sent twice.
+   * libcurl resends a request whose reused connection turned out closed;
+   * a fresh connection that is not kept makes that impossible. */
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+      strcmp(method, "OPTIONS") != 0)
+    bad = bad || curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) ||
+          curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
   if (strcmp(method, "HEAD") == 0)
     bad = bad || curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   else if (strcmp(method, "GET") != 0)
@@ -300,17 +334,25 @@ int dn__upstream_exchange(dn__upstream *u, const char *method,
     return DN_EINVAL;
   memset(res, 0, sizeof *res);
   dn__buf_init(&res->body, 0);
-  xfer x = {u, res, mono_ms(), 0, 0, 0, 0};
+  res->owner = u;
+  xfer x = {u, res, mono_ms(), 0, 0, 0, 0, 0};
   dn__buf url;
   dn__buf_init(&url, 0);
   struct curl_slist *hl = NULL;
   CURL *h = NULL;
   int rc = dn__buf_append_cstr(&url, u->base);
   rc = rc ? rc : dn__buf_append_cstr(&url, target);
-  /* libcurl adds these unless told not to; the upstream gets neither. */
-  static const char *const unset[] = {"Expect:", "Accept:", NULL};
-  for (size_t i = 0; rc == 0 && unset[i]; i++) {
-    struct curl_slist *t = curl_slist_append(hl, unset[i]);
+  /* libcurl adds these unless told not to; the upstream gets none of them
+   * (a body without a type keeps having none). */
+  int typed = 0;
+  for (size_t i = 0; fields && fields[i]; i++)
+    typed |= strncasecmp(fields[i], "content-type:", 13) == 0;
+  static const char *const unset[] = {
+      "Expect:", "Accept:", "Content-Type:", NULL};
+  static const char *const unset_typed[] = {"Expect:", "Accept:", NULL};
+  const char *const *un = typed || !body.ptr ? unset_typed : unset;
+  for (size_t i = 0; rc == 0 && un[i]; i++) {
+    struct curl_slist *t = curl_slist_append(hl, un[i]);
     rc = t ? 0 : DN_ENOMEM;
     hl = t ? t : hl;
   }
@@ -336,12 +378,20 @@ int dn__upstream_exchange(dn__upstream *u, const char *method,
       rc = dn__error_set(err, DN_EUPSTREAM, 0,
                          "upstream %s %s: the body is far over %zu bytes",
                          method, url.data, u->lim.max_body_bytes);
+    else if (x.over_budget)
+      rc = dn__error_set(err, DN_EUPSTREAM, 0,
+                         "upstream %s %s: responses in flight already hold "
+                         "%zu bytes",
+                         method, url.data, (size_t)INFLIGHT_BUDGET);
     else if (x.bad_field)
       rc = dn__error_set(err, DN_EUPSTREAM, 0,
                          "upstream %s %s: a malformed header field", method,
                          url.data);
     else if (cc == CURLE_OUT_OF_MEMORY)
-      rc = DN_ENOMEM;
+      rc = dn__error_set(err, DN_EUPSTREAM, 0,
+                         "upstream %s %s: libcurl ran out of memory (an "
+                         "oversized response header?)",
+                         method, url.data);
     else if (cc != CURLE_OK)
       rc = dn__error_set(err, DN_EUPSTREAM, 0, "upstream %s %s: %s", method,
                          url.data, curl_easy_strerror(cc));
@@ -362,6 +412,8 @@ int dn__upstream_exchange(dn__upstream *u, const char *method,
 void dn__upstream_result_free(dn__upstream_result *res) {
   if (!res)
     return;
+  if (res->owner && res->accounted)
+    __atomic_fetch_sub(&res->owner->inflight, res->accounted, __ATOMIC_RELAXED);
   dn_http_headers_free(res->fields);
   dn__buf_free(&res->body);
   memset(res, 0, sizeof *res);

@@ -6,7 +6,10 @@
  * so a transfer that waits there holds no loop. Connections (and DNS
  * answers) are shared by every thread through one libcurl share object, so
  * they are kept alive and reused across renders. Redirects are never
- * followed: a 3xx is the upstream's answer, passed to the client.
+ * followed: a 3xx is the upstream's answer, passed to the client. The
+ * environment's proxy settings are ignored, a request that is not
+ * idempotent goes on a fresh connection (so it can never be resent), and
+ * the bodies of all exchanges in flight share one budget of 256 MiB.
  */
 #ifndef DN_ORIGIN_UPSTREAM_H
 #define DN_ORIGIN_UPSTREAM_H
@@ -32,7 +35,9 @@ typedef struct dn__upstream_result {
   int status;
   dn_http_headers *fields; /* the final response's fields, in order */
   dn__buf body;
-  int too_big; /* the body exceeded max_body_bytes */
+  int too_big;         /* the body exceeded max_body_bytes */
+  dn__upstream *owner; /* whose budget the body counts against */
+  size_t accounted;    /* body bytes counted against it */
 } dn__upstream_result;
 
 /* Parses "http://HOST[:PORT][/PREFIX]" (https too). Returns 0, DN_ECONFIG
@@ -43,6 +48,8 @@ void dn__upstream_free(dn__upstream *u);
 
 /* "HOST:PORT" of the upstream, for same-origin checks (borrowed). */
 const char *dn__upstream_authority(const dn__upstream *u);
+/* The upstream's path prefix ("" or "/app", no trailing '/'; borrowed). */
+const char *dn__upstream_prefix(const dn__upstream *u);
 
 /* Sends `method` for `target` (an origin-form "/path?query", appended to the
  * upstream's prefix) with the header lines `fields` ("Name: value", NULL-
