@@ -31,8 +31,12 @@
 #define IN_KEEP READ_CHUNK /* the input buffer an idle connection keeps */
 #define WRITE_HIGH ((size_t)1 << 20) /* stop answering while more is queued */
 #define LINGER_MS 2000
+/* Pipelined requests answered in a row before the connection lets the
+ * others have the loop. */
+#define PIPELINE_TURN 16
 
-enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER };
+/* T_YIELD: a connection with pipelined requests left waits one loop turn. */
+enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER, T_YIELD };
 
 typedef struct wreq {
   uv_write_t req;
@@ -208,7 +212,7 @@ static void on_write(uv_write_t *req, int status) {
       conn_drain(c);
     return;
   }
-  if (c->write_pending < WRITE_HIGH / 2 && !c->busy)
+  if (c->write_pending < WRITE_HIGH / 2 && !c->busy && c->timer_kind != T_YIELD)
     conn_process(c, 1);
 }
 
@@ -573,11 +577,20 @@ static void conn_process_requests(dn__conn *c) {
         timer_set(c, T_IDLE, c->srv->o.idle_timeout_ms);
       return;
     }
+    if (c->turn >= PIPELINE_TURN) {
+      /* Fairness: the rest waits for the next loop turn, after the other
+       * connections' events, and so does reading. */
+      c->turn = 0;
+      read_pause(c);
+      timer_set(c, T_YIELD, 0);
+      return;
+    }
     size_t used = 0;
     int r = dn__reqparser_feed(&c->rp, c->in + c->in_pos, c->in_len - c->in_pos,
                                &used);
     c->in_pos += used;
     if (r == DN__PARSE_REQUEST) {
+      c->turn++;
       dispatch(c);
     } else if (r == DN__PARSE_CONTINUE) {
       write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -585,6 +598,7 @@ static void conn_process_requests(dn__conn *c) {
       conn_fail(c, c->rp.error_status, c->rp.error_text);
       return;
     } else {
+      c->turn = 0;
       input_compact(c);
       input_shrink(c);
       if (c->eof) {
@@ -620,6 +634,10 @@ static void on_timer(uv_timer_t *t) {
   c->timer_kind = T_NONE;
   if (c->busy || c->closing)
     return;
+  if (kind == T_YIELD) {
+    conn_process(c, 1);
+    return;
+  }
   if (kind == T_REQUEST && !c->draining && !c->close_after_write) {
     DN__COUNT(c->srv, timeouts, 1);
     if (!dn__reqparser_partial(&c->rp) && c->in_len == c->in_pos) {

@@ -82,6 +82,7 @@ struct dn__conn {
   size_t write_pending;
   size_t accounted;     /* buffer bytes counted in the server's buffer_bytes */
   unsigned served;      /* responses sent */
+  unsigned turn;        /* requests answered since it last yielded */
   uint64_t idle_since;  /* uv_hrtime() when it began to wait for a request */
   uint64_t req_hr;      /* uv_hrtime() when the request was whole */
   uint64_t req_wall_ms; /* wall clock at the same time */

@@ -70,6 +70,17 @@ static int setup_slots(void **state, int offload) {
 static int setup_slots_inline(void **state) { return setup_slots(state, 0); }
 static int setup_slots_offload(void **state) { return setup_slots(state, 1); }
 
+static void tweak_flood(dn_server_options *o) { o->max_connections = 16; }
+
+static int setup_flood(void **state, int offload) {
+  fx_tweak = tweak_flood;
+  *state = fx_start_ex(offload, 10000, 10000);
+  fx_tweak = NULL;
+  return *state ? 0 : -1;
+}
+static int setup_flood_inline(void **state) { return setup_flood(state, 0); }
+static int setup_flood_offload(void **state) { return setup_flood(state, 1); }
+
 #define HOSTILE(fn, setup)                                                     \
   cmocka_unit_test_setup_teardown(fn, setup##_inline, fx_teardown),            \
       cmocka_unit_test_setup_teardown(fn, setup##_offload, fx_teardown)
@@ -219,12 +230,89 @@ static void test_idle_keep_alive_makes_room(void **state) {
   conn_close_fd(c);
 }
 
+/* ---- pipelining floods ---------------------------------------------------
+ */
+typedef struct flooder {
+  pthread_t thread;
+  int fd;
+  volatile int stop;
+} flooder;
+
+/* Sends pipelined requests until told to stop, never reading. */
+static void *flood_main(void *ud) {
+  flooder *fl = ud;
+  static const char one[] = "GET /news?id=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+  enum { N = 1000 };
+  char *many = malloc(N * (sizeof one - 1));
+  for (int i = 0; i < N; i++)
+    memcpy(many + (size_t)i * (sizeof one - 1), one, sizeof one - 1);
+  struct timeval tv = {0, 50000};
+  setsockopt(fl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  size_t off = 0, len = N * (sizeof one - 1);
+  while (!fl->stop) {
+    ssize_t w = send(fl->fd, many + off, len - off, MSG_NOSIGNAL);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      break;
+    if (w > 0)
+      off = (off + (size_t)w) % len;
+  }
+  free(many);
+  return NULL;
+}
+
+/* Four clients pipeline requests without reading; another client's
+ * requests are still answered promptly, and what the flooders held is
+ * given back when they close. */
+static void test_pipelining_flood_does_not_stall_others(void **state) {
+  fixture *f = *state;
+  flooder fl[4];
+  for (int i = 0; i < 4; i++) {
+    fl[i].fd = tcp_connect(f->port);
+    fl[i].stop = 0;
+    int small = 4096;
+    setsockopt(fl[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    pthread_create(&fl[i].thread, NULL, flood_main, &fl[i]);
+  }
+  usleep(100000);
+  uint64_t worst = 0, total = 0;
+  resp r;
+  for (int i = 0; i < 20; i++) {
+    uint64_t t0 = now_ms();
+    conn *c = conn_open(f->port);
+    send_str(c->fd, comment1);
+    assert_int_equal(read_resp(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    conn_close_fd(c);
+    uint64_t took = now_ms() - t0;
+    worst = took > worst ? took : worst;
+    total += took;
+    usleep(20000);
+  }
+  print_message("another client's request during the flood: mean %llu ms, "
+                "worst %llu ms\n",
+                (unsigned long long)(total / 20), (unsigned long long)worst);
+  assert_true(total / 20 < 200);
+  assert_true(worst < 1000);
+  uint64_t held = buffer_bytes(f);
+  print_message("buffer bytes during the flood: %llu\n",
+                (unsigned long long)held);
+  assert_true(held > 0);
+  assert_true(held <= 4 * ((1 << 20) + (64 << 10)) + (256 << 10));
+  for (int i = 0; i < 4; i++) {
+    fl[i].stop = 1;
+    pthread_join(fl[i].thread, NULL);
+    close(fl[i].fd);
+  }
+  assert_int_equal(wait_buffer_bytes_at_most(f, 0, 3000), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HOSTILE(test_body_buffers_released_after_request, setup_budget),
       HOSTILE(test_budget_refuses_with_503, setup_budget),
       HOSTILE(test_silent_connections_time_out, setup_slots),
       HOSTILE(test_idle_keep_alive_makes_room, setup_slots),
+      HOSTILE(test_pipelining_flood_does_not_stall_others, setup_flood),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
