@@ -9,6 +9,7 @@
  * message so that pipelined requests are handed out one by one.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -98,6 +99,41 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+/* RFC 9112 §6.1: chunked is applied once, and last. A request that says
+ * otherwise (for example two Transfer-Encoding: chunked fields, which
+ * libhttp-parser reads as one) could be framed differently by a proxy in
+ * front, so it is refused. Returns 0 or -1 (fail called). */
+static int check_transfer_encoding(dn__reqparser *rp, const dn__req *q) {
+  int chunked = 0, any = 0, last_chunked = 0;
+  for (size_t i = 0; i < q->nfields; i++) {
+    dn_slice n = q->fields[i].name, v = q->fields[i].value;
+    if (n.len != 17 || strncasecmp(n.ptr, "Transfer-Encoding", 17) != 0)
+      continue;
+    size_t a = 0;
+    while (a <= v.len) {
+      size_t b = a;
+      while (b < v.len && v.ptr[b] != ',')
+        b++;
+      size_t s = a, e = b;
+      while (s < e && (v.ptr[s] == ' ' || v.ptr[s] == '\t'))
+        s++;
+      while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t'))
+        e--;
+      if (e > s) {
+        any = 1;
+        last_chunked = e - s == 7 && strncasecmp(v.ptr + s, "chunked", 7) == 0;
+        chunked += last_chunked;
+      }
+      a = b + 1;
+    }
+  }
+  if (chunked > 1)
+    return fail(rp, 400, "chunked applied more than once");
+  if (any && !last_chunked)
+    return fail(rp, 400, "a transfer coding after chunked, or no chunked");
+  return 0;
+}
+
 /* Makes the request's slices from the offsets (the buffers are final). */
 static void make_slices(dn__reqparser *rp) {
   dn__req *q = &rp->req;
@@ -148,6 +184,9 @@ static int on_headers_complete(http_parser *p) {
    * without a Host field or with more than one. */
   if (p->http_major == 1 && p->http_minor >= 1 && hosts != 1)
     return fail(rp, 400, "an HTTP/1.1 request needs exactly one Host");
+  if (check_transfer_encoding(rp, q))
+    return -1;
+  rp->chunked = (p->flags & F_CHUNKED) != 0;
   /* RFC 9110 §10.1.1: 100-continue only matters for HTTP/1.1. */
   if (q->expect_continue && p->http_minor >= 1)
     http_parser_pause(p, 1);
@@ -211,6 +250,151 @@ void dn__reqparser_free(dn__reqparser *rp) {
   dn__buf_free(&rp->body);
 }
 
+/* ---- the framing check --------------------------------------------------
+ *
+ * libhttp-parser as distributions build it accepts a bare LF as a line
+ * end, obs-fold continuation lines, and anything after a chunk size up to
+ * the CR (a bare LF included). A proxy in front may frame such a request
+ * differently, so each is refused with 400. The check runs over exactly
+ * the bytes the parser consumed, which never go past the end of the
+ * current message. */
+enum {
+  F_HEAD,
+  F_SIZE,
+  F_BWS,
+  F_EXT,
+  F_SIZE_LF,
+  F_DATA,
+  F_DATA_CR,
+  F_DATA_LF,
+  F_TRAILER,
+  F_DONE
+};
+
+/* One byte of the head or of the trailer section. RFC 9112 §2.2: lines
+ * end with CRLF, and a recipient may ignore empty lines before the
+ * request line; §5.2: a line that starts with whitespace (obs-fold) is
+ * refused with 400. Returns 1 at the empty line that ends the section, 0
+ * to go on, -1 on an error. */
+static int scan_line(dn__reqparser *rp, unsigned char ch) {
+  int prev = rp->fr_prev;
+  rp->fr_prev = ch;
+  if (prev == '\r' && ch != '\n')
+    return fail(rp, 400, "a CR not followed by LF");
+  if (ch == '\n') {
+    if (prev != '\r')
+      return fail(rp, 400, "a bare LF as a line ending");
+    if (rp->fr_line == 0)
+      return rp->fr_lines ? 1 : 0;
+    rp->fr_lines++;
+    rp->fr_line = 0;
+    return 0;
+  }
+  if (ch == '\r')
+    return 0;
+  if (rp->fr_line == 0 && rp->fr_lines && (ch == ' ' || ch == '\t'))
+    return fail(rp, 400, "obsolete line folding");
+  rp->fr_line++;
+  return 0;
+}
+
+static int hex_digit(unsigned char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF;
+ * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ). */
+static int scan_chunk_line(dn__reqparser *rp, unsigned char ch) {
+  int v = hex_digit(ch);
+  switch (rp->fr_state) {
+  case F_SIZE:
+    if (v >= 0) {
+      if (rp->fr_size > (UINT64_MAX >> 4))
+        return fail(rp, 400, "chunk size too large");
+      rp->fr_size = rp->fr_size * 16 + (uint64_t)v;
+      rp->fr_digits = 1;
+    } else if (!rp->fr_digits) {
+      return fail(rp, 400, "a chunk without a size");
+    } else if (ch == ';') {
+      rp->fr_state = F_EXT;
+    } else if (ch == ' ' || ch == '\t') {
+      rp->fr_state = F_BWS;
+    } else if (ch == '\r') {
+      rp->fr_state = F_SIZE_LF;
+    } else {
+      return fail(rp, 400, "junk after a chunk size");
+    }
+    return 0;
+  case F_BWS:
+    if (ch == ';')
+      rp->fr_state = F_EXT;
+    else if (ch != ' ' && ch != '\t')
+      return fail(rp, 400, "junk after a chunk size");
+    return 0;
+  case F_EXT:
+    if (ch == '\r')
+      rp->fr_state = F_SIZE_LF;
+    else if (ch == '\n')
+      return fail(rp, 400, "a bare LF in a chunk extension");
+    else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+      return fail(rp, 400, "a control byte in a chunk extension");
+    return 0;
+  default: /* F_SIZE_LF */
+    if (ch != '\n')
+      return fail(rp, 400, "a chunk size line not ended by CRLF");
+    if (rp->fr_size == 0) {
+      rp->fr_state = F_TRAILER;
+      rp->fr_prev = '\n';
+      rp->fr_line = 0;
+      rp->fr_lines = 1;
+    } else {
+      rp->fr_left = rp->fr_size;
+      rp->fr_state = F_DATA;
+    }
+    return 0;
+  }
+}
+
+static int scan(dn__reqparser *rp, const char *data, size_t len) {
+  const unsigned char *p = (const unsigned char *)data;
+  for (size_t i = 0; i < len && rp->fr_state != F_DONE; i++) {
+    int r = 0;
+    switch (rp->fr_state) {
+    case F_HEAD:
+    case F_TRAILER:
+      r = scan_line(rp, p[i]);
+      if (r == 1)
+        rp->fr_state = rp->fr_state == F_HEAD && rp->chunked ? F_SIZE : F_DONE;
+      break;
+    case F_DATA: {
+      size_t k = len - i < rp->fr_left ? len - i : (size_t)rp->fr_left;
+      rp->fr_left -= k;
+      i += k - 1;
+      if (rp->fr_left == 0)
+        rp->fr_state = F_DATA_CR;
+      break;
+    }
+    case F_DATA_CR:
+    case F_DATA_LF:
+      if (p[i] != (rp->fr_state == F_DATA_CR ? '\r' : '\n'))
+        return fail(rp, 400, "chunk data not followed by CRLF");
+      rp->fr_state = rp->fr_state == F_DATA_CR ? F_DATA_LF : F_SIZE;
+      rp->fr_size = 0;
+      rp->fr_digits = 0;
+      break;
+    default:
+      r = scan_chunk_line(rp, p[i]);
+      break;
+    }
+    if (r < 0)
+      return -1;
+  }
+  return 0;
+}
+
 static int map_error(dn__reqparser *rp) {
   enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
   if (rp->error_status)
@@ -231,6 +415,9 @@ int dn__reqparser_feed(dn__reqparser *rp, const char *data, size_t len,
     return DN__PARSE_MORE;
   size_t n = http_parser_execute(&rp->p, &settings, data, len);
   *used = n;
+  enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
+  if ((e == HPE_OK || e == HPE_PAUSED) && scan(rp, data, n) < 0)
+    return DN__PARSE_ERROR;
   if (HTTP_PARSER_ERRNO(&rp->p) == HPE_PAUSED) {
     http_parser_pause(&rp->p, 0);
     return rp->complete ? DN__PARSE_REQUEST : DN__PARSE_CONTINUE;
@@ -264,6 +451,11 @@ void dn__reqparser_next(dn__reqparser *rp) {
   rp->started = 0;
   rp->headers_done = 0;
   rp->complete = 0;
+  rp->chunked = 0;
+  rp->fr_state = F_HEAD;
+  rp->fr_prev = rp->fr_digits = 0;
+  rp->fr_line = rp->fr_lines = 0;
+  rp->fr_size = rp->fr_left = 0;
   /* The field array is rewritten before it is read again. */
   dn__req *q = &rp->req;
   q->method = NULL;

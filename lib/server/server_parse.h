@@ -51,6 +51,13 @@ typedef struct dn__reqparser {
   int started;  /* bytes of a request have arrived */
   int headers_done;
   int complete;
+  int chunked; /* the body is chunked (known after the head) */
+  /* The framing check, over the bytes libhttp-parser consumed: line ends,
+   * obs-fold and chunk lines, which its lenient build lets through. */
+  int fr_state, fr_prev, fr_digits;
+  size_t fr_line;    /* bytes in the current line */
+  unsigned fr_lines; /* lines seen in the current section */
+  uint64_t fr_size, fr_left;
   int error_status; /* 0, or the status to answer before closing */
   const char *error_text;
   /* Optional memory budget: asked before the body buffer grows by `more`

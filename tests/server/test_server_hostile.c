@@ -306,6 +306,60 @@ static void test_pipelining_flood_does_not_stall_others(void **state) {
   assert_int_equal(wait_buffer_bytes_at_most(f, 0, 3000), 0);
 }
 
+/* ---- framing RFC 9112 forbids --------------------------------------------
+ */
+#define CHUNKED_POST                                                           \
+  "POST /news?id=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static const struct {
+  const char *what, *req;
+} refused[] = {
+    {"obs-fold",
+     "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n"},
+    {"obs-fold on Transfer-Encoding",
+     "POST /news?id=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n"
+     "\r\n3\r\nabc\r\n0\r\n\r\n"},
+    {"obs-fold with a tab",
+     "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\tx\r\n\r\n"},
+    {"bare LF line endings", "GET /comment?id=1 HTTP/1.1\nHost: t\n\n"},
+    {"one bare LF", "GET /comment?id=1 HTTP/1.1\r\nHost: t\nX-A: b\r\n\r\n"},
+    {"bare LF ending the head", "GET /comment?id=1 HTTP/1.1\r\nHost: t\r\n\n"},
+    {"bare LF in a chunk extension", CHUNKED_POST "3;a\nb\r\nabc\r\n0\r\n\r\n"},
+    {"junk after a chunk size", CHUNKED_POST "3 junk\r\nabc\r\n0\r\n\r\n"},
+    {"junk glued to a chunk size", CHUNKED_POST "3x\r\nabc\r\n0\r\n\r\n"},
+    {"bare LF after a chunk size", CHUNKED_POST "3\nabc\r\n0\r\n\r\n"},
+    {"chunk data not followed by CRLF", CHUNKED_POST "3\r\nabcd\r\n0\r\n\r\n"},
+    {"bare LF in the trailer", CHUNKED_POST "3\r\nabc\r\n0\r\nX: y\n\r\n"},
+    {"Transfer-Encoding: chunked twice",
+     "POST /news?id=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+};
+
+static void test_framing_refused_with_400(void **state) {
+  fixture *f = *state;
+  resp r;
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    conn *c = conn_open(f->port);
+    send_str(c->fd, refused[i].req);
+    if (read_resp(c, &r, 0) != 0 || r.status != 400 ||
+        !strstr(r.head, "Connection: close"))
+      fail_msg("%s: status %d", refused[i].what, r.status);
+    if (!closed_by_peer(c))
+      fail_msg("%s: the connection stayed open", refused[i].what);
+    conn_close_fd(c);
+  }
+  /* What is allowed still works: an empty line before the request line,
+   * chunk extensions, a trailer field. */
+  conn *c = conn_open(f->port);
+  send_str(c->fd, "\r\n" CHUNKED_POST "3 ; a=1;b=\"x y\"\r\nabc\r\n"
+                  "0\r\nX-T: 1\r\n\r\n" CHUNKED_POST "0\r\n\r\n");
+  assert_int_equal(read_resp(c, &r, 0), 0);
+  assert_int_equal(r.status, 405);
+  assert_int_equal(read_resp(c, &r, 0), 0);
+  assert_int_equal(r.status, 405);
+  conn_close_fd(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HOSTILE(test_body_buffers_released_after_request, setup_budget),
@@ -313,6 +367,7 @@ int main(void) {
       HOSTILE(test_silent_connections_time_out, setup_slots),
       HOSTILE(test_idle_keep_alive_makes_room, setup_slots),
       HOSTILE(test_pipelining_flood_does_not_stall_others, setup_flood),
+      HOSTILE(test_framing_refused_with_400, setup_flood),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
