@@ -201,6 +201,12 @@ static int control_token(const dn_cli_command *cmd, char *token, size_t cap,
                          char *where, size_t wcap) {
   const char *t = getenv("DONUT_CONTROL_TOKEN");
   if (t && *t) {
+    /* Never cut a token short: clients would send the whole one. */
+    if (strlen(t) + 1 > cap)
+      return dn_cli_fail(cmd,
+                         "DONUT_CONTROL_TOKEN is %zu characters long; a "
+                         "control token has at most %zu",
+                         strlen(t), cap - 1);
     snprintf(token, cap, "%s", t);
     snprintf(where, wcap, "token from DONUT_CONTROL_TOKEN");
     return 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,24 +57,44 @@ static int read_token_file(const char *path, char *out, size_t cap, char *why,
              path);
     return -1;
   }
-  ssize_t n = read(fd, out, cap - 1);
+  /* One byte more than a token and its line end, to see a longer one. */
+  char tok[DN_CLI_TOKEN_MAX + 3];
+  ssize_t n = read(fd, tok, sizeof tok - 1);
   close(fd);
   if (n <= 0) {
     snprintf(why, why_cap, "%s is empty", path);
     return -1;
   }
-  out[n] = '\0';
-  trim(out);
-  if (strlen(out) < 16) {
-    snprintf(why, why_cap, "%s holds no valid token", path);
+  tok[n] = '\0';
+  trim(tok);
+  size_t len = strlen(tok);
+  int visible = 1;
+  for (size_t i = 0; i < len; i++)
+    visible &= tok[i] > 0x20 && tok[i] < 0x7f;
+  if (len < DN_SERVER_TOKEN_MIN || len > DN_CLI_TOKEN_MAX || !visible ||
+      len + 1 > cap) {
+    snprintf(why, why_cap,
+             "%s holds no valid token (it must be %d to %d visible ASCII "
+             "characters)",
+             path, DN_SERVER_TOKEN_MIN, DN_CLI_TOKEN_MAX);
+    OPENSSL_cleanse(tok, sizeof tok);
     return -1;
   }
+  memcpy(out, tok, len + 1);
+  OPENSSL_cleanse(tok, sizeof tok);
   return 0;
 }
 
 int dn_cli_token_load(char *out, size_t cap, char *why, size_t why_cap) {
   const char *t = env("DONUT_CONTROL_TOKEN");
   if (t) {
+    if (strlen(t) > DN_CLI_TOKEN_MAX || strlen(t) + 1 > cap) {
+      snprintf(why, why_cap,
+               "DONUT_CONTROL_TOKEN is %zu characters long; a control token "
+               "has at most %d",
+               strlen(t), DN_CLI_TOKEN_MAX);
+      return -1;
+    }
     snprintf(out, cap, "%s", t);
     return 0;
   }
@@ -140,7 +161,13 @@ int dn_cli_token_create(char *out, size_t cap, char *path, size_t path_cap,
   char reason[1200];
   if (read_token_file(path, out, cap, reason, sizeof reason) == 0)
     return 0;
-  /* Replace anything else: a new file is created 0600 from the start. */
+  /* Replace anything else (a token too short, a file of another user): a
+   * new file is created 0600 from the start, and the operator is told. */
+  if (access(path, F_OK) == 0)
+    fprintf(stderr,
+            "donut serve: %s; replacing it with a new random token (clients "
+            "that used the old one need the new one)\n",
+            reason);
   unlink(path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -163,8 +163,30 @@ static int copy_options(dn_server *srv, const dn_server_options *o,
   return 0;
 }
 
+/* 1 when fd is bound to a loopback address (127.0.0.0/8, ::1 or
+ * ::ffff:127.0.0.0/104). */
+static int bound_to_loopback(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+    return 0;
+  if (ss.ss_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(a) ||
+         (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static int start_listener(dn_server *srv, dn__listener *ls, int fd,
                           int control) {
+  /* RFC 6750 §5.3: a bearer token must only travel over TLS; this listener
+   * speaks plain HTTP, so anyone on the path can read it. */
+  if (control && !bound_to_loopback(fd))
+    dn__server_log(srv, DN_LOG_WARN,
+                   "the control API listens on %s, which is not a loopback "
+                   "address: its bearer token travels in clear text; bind it "
+                   "to 127.0.0.1 or put a TLS proxy in front",
+                   srv->control_addr);
   ls->srv = srv;
   ls->control = control;
   addr_name(fd, ls->addr, sizeof ls->addr);

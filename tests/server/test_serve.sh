@@ -175,6 +175,42 @@ wait "$PID_t"
 check "SIGTERM stops every loop and exits 0" test $? = 0
 set -e
 
+# ---- the control token: too long, too short in its file, not on loopback --
+long=$(head -c 600 /dev/zero | tr '\0' a)
+set +e
+err=$(DONUT_CONTROL_TOKEN=$long timeout 5 "$DONUT" serve --listen 127.0.0.1:0 \
+  --control 127.0.0.1:0 2>&1 </dev/null)
+rc=$?
+set -e
+check "a token over 512 characters stops serve at once" test "$rc" = 1
+check "the refusal says the token is too long" \
+  grep -q 'DONUT_CONTROL_TOKEN is 600 characters long' <<<"$err"
+set +e
+err=$(DONUT_CONTROL_TOKEN=$long "$DONUT" stats --server http://127.0.0.1:9 2>&1)
+set -e
+check "a client refuses a token over 512 characters too" \
+  grep -q 'DONUT_CONTROL_TOKEN is 600 characters long' <<<"$err"
+
+tokfile=$XDG_RUNTIME_DIR/donut/control-token
+printf 'short\n' >"$tokfile"
+chmod 600 "$tokfile"
+start_server s
+check "a too-short token in the file is replaced" \
+  grep -Eqx '[0-9a-f]{64}' "$tokfile"
+check "serve says it replaced the token" grep -q 'replacing it' "$tmp/s.log"
+check "the new token works" "$DONUT" stats --server "$CTL_s"
+kill -TERM "$PID_s"
+wait "$PID_s" || true
+
+DONUT_CONTROL_TOKEN=test-token-0123456789abcdef start_server w --control 0.0.0.0:0
+check "a control API off loopback warns that the token is in clear text" \
+  grep -q 'not a loopback address: its bearer token travels in clear text' \
+  "$tmp/w.log"
+check "a control API on loopback does not warn" \
+  bash -c "! grep -q 'clear text' '$tmp/s.log'"
+kill -TERM "$PID_w"
+wait "$PID_w" || true
+
 # ---- two servers on one memcached, purged through the store ---------------
 if command -v memcached >/dev/null; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
