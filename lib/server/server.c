@@ -35,8 +35,7 @@
  * others have the loop. */
 #define PIPELINE_TURN 16
 
-/* T_YIELD: a connection with pipelined requests left waits one loop turn. */
-enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER, T_YIELD };
+enum { T_NONE, T_IDLE, T_REQUEST, T_LINGER };
 
 typedef struct wreq {
   uv_write_t req;
@@ -150,6 +149,7 @@ void dn__conn_close(dn__conn *c) {
   }
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+  uv_close((uv_handle_t *)&c->yield, on_conn_closed);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -212,7 +212,7 @@ static void on_write(uv_write_t *req, int status) {
       conn_drain(c);
     return;
   }
-  if (c->write_pending < WRITE_HIGH / 2 && !c->busy && c->timer_kind != T_YIELD)
+  if (c->write_pending < WRITE_HIGH / 2 && !c->busy && !c->yielding)
     conn_process(c, 1);
 }
 
@@ -563,6 +563,16 @@ static void arm_timer(dn__conn *c) {
   }
 }
 
+/* An idle handle runs once per loop turn, after the turn's I/O (a timer
+ * of 0 ms would run again at once, in the same turn). */
+static void on_yield(uv_idle_t *h) {
+  dn__conn *c = h->data;
+  uv_idle_stop(h);
+  c->yielding = 0;
+  if (!c->busy && !c->closing)
+    conn_process(c, 1);
+}
+
 static void conn_process_requests(dn__conn *c) {
   while (!c->busy && !c->closing && !c->draining && !c->close_after_write) {
     /* Answers wait while this connection has 1 MiB queued, or while the
@@ -582,7 +592,8 @@ static void conn_process_requests(dn__conn *c) {
        * connections' events, and so does reading. */
       c->turn = 0;
       read_pause(c);
-      timer_set(c, T_YIELD, 0);
+      c->yielding = 1;
+      uv_idle_start(&c->yield, on_yield);
       return;
     }
     size_t used = 0;
@@ -634,10 +645,6 @@ static void on_timer(uv_timer_t *t) {
   c->timer_kind = T_NONE;
   if (c->busy || c->closing)
     return;
-  if (kind == T_YIELD) {
-    conn_process(c, 1);
-    return;
-  }
   if (kind == T_REQUEST && !c->draining && !c->close_after_write) {
     DN__COUNT(c->srv, timeouts, 1);
     if (!dn__reqparser_partial(&c->rp) && c->in_len == c->in_pos) {
@@ -721,8 +728,9 @@ void dn__server_on_connection(uv_stream_t *server, int status) {
   c->rp.admit_ud = c;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  c->handles = 2;
+  uv_idle_init(srv->loop, &c->yield);
+  c->tcp.data = c->timer.data = c->yield.data = c;
+  c->handles = 3;
   c->next = srv->conns;
   if (srv->conns)
     srv->conns->prev = c;

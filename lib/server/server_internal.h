@@ -64,6 +64,7 @@ typedef struct dn__job {
 struct dn__conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
+  uv_idle_t yield; /* runs the rest of a pipeline on the next loop turn */
   dn_server *srv;
   dn__listener *ls;
   dn__conn *prev, *next;
@@ -76,7 +77,8 @@ struct dn__conn {
   int draining; /* response sent, waiting for the peer before closing */
   int close_after_write;
   int reading;
-  int eof; /* the peer finished sending */
+  int eof;      /* the peer finished sending */
+  int yielding; /* waiting for the next loop turn (yield is active) */
   int timer_kind;
   uv_shutdown_t shutdown;
   size_t write_pending;
