@@ -274,7 +274,8 @@ static int r_item(dn_render *r, void *ud) {
 }
 
 static void bench_big_tag(long n) {
-  dn_store_memory_options mo = {0};
+  dn_store_memory_options mo;
+  dn_store_memory_options_init(&mo);
   mo.max_bytes = (size_t)4 << 30;
   dn_store *store;
   dn_store_memory_new(&mo, &store);

@@ -199,16 +199,27 @@ static int backend_for(const scenario *sc, const char *url, dn_purge_backend *b,
                        dn_cdn_profile *profile) {
   if (strcmp(sc->backend, "varnish") == 0) {
     const char *urls[] = {url};
-    dn_purge_varnish_options o = {urls, 1, 0, 0};
+    dn_purge_varnish_options o;
+    dn_purge_varnish_options_init(&o);
+    o.urls = urls;
+    o.nurls = 1;
     *profile = DN_CDN_VARNISH;
     return dn_purge_backend_varnish(&o, b, NULL);
   }
   if (strcmp(sc->backend, "cloudflare") == 0) {
-    dn_purge_cloudflare_options o = {"bench-token", "zone", url, 0};
+    dn_purge_cloudflare_options o;
+    dn_purge_cloudflare_options_init(&o);
+    o.token = "bench-token";
+    o.zone = "zone";
+    o.api_url = url;
     *profile = DN_CDN_CLOUDFLARE;
     return dn_purge_backend_cloudflare(&o, b, NULL);
   }
-  dn_purge_fastly_options o = {"bench-token", "SVC", url, 0, 0};
+  dn_purge_fastly_options o;
+  dn_purge_fastly_options_init(&o);
+  o.token = "bench-token";
+  o.service = "SVC";
+  o.api_url = url;
   *profile = DN_CDN_FASTLY;
   return dn_purge_backend_fastly(&o, b, NULL);
 }

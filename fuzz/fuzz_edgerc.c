@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *text = (const char *)data + 1;
   size_t len = size - 1;
   dn_purge_akamai_options o;
-  memset(&o, 0, sizeof o);
+  dn_purge_akamai_options_init(&o);
   char *buf = NULL;
   dn_error err;
   int rc = dn__edgerc_parse(text, len, section, &o, &buf, &err);

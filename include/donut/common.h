@@ -95,6 +95,25 @@ typedef struct dn_header {
   dn_slice value;
 } dn_header;
 
+/* Options structs. Every dn_*_options struct that a program fills and
+ * passes in starts with `size_t size`, so that fields can be added at its
+ * end without breaking programs built against an older header:
+ *  - initialise it with its dn_*_options_init(&opts) macro, which calls
+ *    the library's dn_*_options_init_size(&opts, sizeof opts): the library
+ *    writes its defaults into the bytes the program has, never more, and
+ *    sets size; then set the fields you need. A struct initialised any
+ *    other way ({0}, a designated initialiser) has size 0 and is refused;
+ *  - a program built against an older header passes a smaller size: the
+ *    fields it does not have take their defaults;
+ *  - a program built against a newer header passes a larger size: it is
+ *    accepted when every field this libdonut does not know is zero, and
+ *    refused with DN_EINVAL otherwise (the program needs a newer
+ *    libdonut);
+ *  - a size of 0, or one that no version of the struct has (smaller than
+ *    the end of its first field after size, or not a multiple of the
+ *    alignment of size_t), is refused with DN_EINVAL.
+ * Structs the library fills (stats, info, results) carry no size. */
+
 /* Builds a slice over a NUL-terminated string (NULL gives an empty slice). */
 DN_EXTERN dn_slice dn_slice_from_cstr(const char *s);
 

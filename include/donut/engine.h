@@ -47,7 +47,14 @@ typedef uint64_t (*dn_clock_fn)(void *ud);
 #define DN_LOG_INFO 2
 #define DN_LOG_DEBUG 3
 
+/* The engine's options. Initialise with dn_engine_options_init, then set
+ * fields; new fields are only ever added at the end (see "Options structs"
+ * in donut/common.h). */
 typedef struct dn_engine_options {
+  /* sizeof(dn_engine_options) as the program was compiled, set by
+   * dn_engine_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
+  size_t size;
   /* Where state is kept. NULL creates an in-process memory store owned by
    * the engine. A store passed here is borrowed: it must outlive the
    * engine and may be shared by several engines. */
@@ -80,11 +87,17 @@ typedef struct dn_engine_options {
   void *log_ud;
 } dn_engine_options;
 
-/* Fills opts with the defaults. */
-DN_EXTERN void dn_engine_options_init(dn_engine_options *opts);
+/* Fills the first `size` bytes of opts with the defaults and sets
+ * opts->size to `size`; use the macro, which passes sizeof *opts. */
+DN_EXTERN void dn_engine_options_init_size(dn_engine_options *opts,
+                                           size_t size);
+#define dn_engine_options_init(opts)                                           \
+  dn_engine_options_init_size((opts), sizeof *(opts))
 
 /* Creates an engine. opts may be NULL for the defaults. Returns 0,
- * DN_EINVAL or DN_ENOMEM; on failure *out is untouched. */
+ * DN_EINVAL (also for options not initialised with dn_engine_options_init,
+ * and for options from a newer header that set fields this libdonut does
+ * not know) or DN_ENOMEM; on failure *out is untouched. */
 DN_EXTERN int dn_engine_new(const dn_engine_options *opts, dn_engine **out);
 
 /* Destroys an engine. No call may be in progress. NULL is a no-op. */

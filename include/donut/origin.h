@@ -38,10 +38,13 @@ typedef struct dn_origin dn_origin;
 #define DN_ORIGIN_TAGS_CACHE_TAG 0x2u /* Cache-Tag, comma-separated */
 #define DN_ORIGIN_TAGS_XKEY 0x4u      /* xkey, space-separated */
 
+/* The origin's options. Initialise with dn_origin_options_init, then set
+ * fields; new fields are only ever added at the end (see "Options structs"
+ * in donut/common.h). */
 typedef struct dn_origin_options {
-  /* sizeof(dn_origin_options), set by dn_origin_options_init: fields added
-   * later go at the end, and a program built against an older header keeps
-   * working. */
+  /* sizeof(dn_origin_options) as the program was compiled, set by
+   * dn_origin_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
   size_t size;
   /* "http://HOST[:PORT][/PREFIX]" (required). Request "/a?b" is fetched as
    * "<upstream>/a?b". */
@@ -67,13 +70,21 @@ typedef struct dn_origin_options {
   void *log_ud;
 } dn_origin_options;
 
-/* Fills opts with the defaults above; upstream is NULL. */
-DN_EXTERN void dn_origin_options_init(dn_origin_options *opts);
+/* Fills the first `size` bytes of opts with the defaults above (upstream
+ * is NULL) and sets opts->size to `size`; use the macro, which passes
+ * sizeof *opts. */
+DN_EXTERN void dn_origin_options_init_size(dn_origin_options *opts,
+                                           size_t size);
+#define dn_origin_options_init(opts)                                           \
+  dn_origin_options_init_size((opts), sizeof *(opts))
 
 /* Creates an origin for `engine` (borrowed; it must outlive the origin) and
  * registers its renderer for every path under resource_base. Returns 0,
- * DN_EINVAL, DN_ECONFIG (a malformed upstream URL or option; err says what) or
- * DN_ENOMEM. On failure nothing is registered. */
+ * DN_EINVAL (no upstream, options not initialised with
+ * dn_origin_options_init, or from a newer header and setting fields this
+ * libdonut does not know; err says which), DN_ECONFIG (a malformed
+ * upstream URL or option; err says what) or DN_ENOMEM. On failure nothing
+ * is registered. */
 DN_EXTERN int dn_origin_new(dn_engine *engine, const dn_origin_options *opts,
                             dn_origin **out, dn_error *err);
 

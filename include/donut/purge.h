@@ -141,18 +141,34 @@ DN_EXTERN void dn_purge_backend_free(dn_purge_backend *b);
 
 /* ---- built-in backends ------------------------------------------------- */
 /* Each constructor copies its options and returns 0, DN_ECONFIG (with the
- * reason in err, never quoting a credential), DN_EINVAL or DN_ENOMEM. */
+ * reason in err, never quoting a credential), DN_EINVAL or DN_ENOMEM.
+ * Options structs are initialised with their *_options_init, then set;
+ * new fields are only ever added at the end (see "Options structs" in
+ * donut/common.h). The constructors return DN_EINVAL, with the reason in
+ * err, for options not initialised that way and for options from a newer
+ * header that set fields this libdonut does not know. */
 
 /* Varnish with the xkey vmod (varnish-modules): one `PURGE /` request per
  * server carrying the keys, space-separated, in an `xkey` field (hard
  * purge) or an `xkey-softpurge` field (soft purge); examples/varnish/
  * donut.vcl answers them. */
 typedef struct dn_purge_varnish_options {
+  /* sizeof(dn_purge_varnish_options) as the program was compiled, set by
+   * dn_purge_varnish_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   const char *const *urls; /* base URLs of the servers, http://host:port */
   size_t nurls;
   int soft;               /* 1: xkey-softpurge */
   size_t max_field_bytes; /* longest key field; 0 = 8000 */
 } dn_purge_varnish_options;
+/* Fills the first `size` bytes of opts with zeros (no URLs, hard purges,
+ * default field size) and sets opts->size to `size`; use the macro, which
+ * passes sizeof *opts. */
+DN_EXTERN void
+dn_purge_varnish_options_init_size(dn_purge_varnish_options *opts, size_t size);
+#define dn_purge_varnish_options_init(opts)                                    \
+  dn_purge_varnish_options_init_size((opts), sizeof *(opts))
 DN_EXTERN int dn_purge_backend_varnish(const dn_purge_varnish_options *o,
                                        dn_purge_backend *out, dn_error *err);
 
@@ -160,6 +176,10 @@ DN_EXTERN int dn_purge_backend_varnish(const dn_purge_varnish_options *o,
  * {"surrogate_keys":[...]} (at most 256 keys per call), the token in
  * Fastly-Key, and Fastly-Soft-Purge: 1 for a soft purge. */
 typedef struct dn_purge_fastly_options {
+  /* sizeof(dn_purge_fastly_options) as the program was compiled, set by
+   * dn_purge_fastly_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
+  size_t size;
   const char *token;   /* API token (purge_select scope) */
   const char *service; /* service ID */
   const char *api_url; /* NULL = "https://api.fastly.com"; tests point it
@@ -167,18 +187,37 @@ typedef struct dn_purge_fastly_options {
   int soft;
   size_t max_keys; /* 0 = 256 */
 } dn_purge_fastly_options;
+/* Fills the first `size` bytes of opts with zeros (no credentials, the public
+ * API, hard purges) and sets opts->size to `size`; use the macro, which passes
+ * sizeof *opts. */
+DN_EXTERN void dn_purge_fastly_options_init_size(dn_purge_fastly_options *opts,
+                                                 size_t size);
+#define dn_purge_fastly_options_init(opts)                                     \
+  dn_purge_fastly_options_init_size((opts), sizeof *(opts))
 DN_EXTERN int dn_purge_backend_fastly(const dn_purge_fastly_options *o,
                                       dn_purge_backend *out, dn_error *err);
 
 /* Cloudflare: POST {api_url}/client/v4/zones/{zone}/purge_cache with
  * {"tags":[...]} and Authorization: Bearer {token}. */
 typedef struct dn_purge_cloudflare_options {
+  /* sizeof(dn_purge_cloudflare_options) as the program was compiled, set by
+   * dn_purge_cloudflare_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   const char *token;
   const char *zone;    /* zone ID */
   const char *api_url; /* NULL = "https://api.cloudflare.com" */
   size_t max_tags;     /* tags per request; 0 = 100 (the documented limit
                           of every plan; some accounts allow 30 or 500) */
 } dn_purge_cloudflare_options;
+/* Fills the first `size` bytes of opts with zeros (no credentials, the public
+ * API) and sets opts->size to `size`; use the macro, which passes sizeof *opts.
+ */
+DN_EXTERN void
+dn_purge_cloudflare_options_init_size(dn_purge_cloudflare_options *opts,
+                                      size_t size);
+#define dn_purge_cloudflare_options_init(opts)                                 \
+  dn_purge_cloudflare_options_init_size((opts), sizeof *(opts))
 DN_EXTERN int dn_purge_backend_cloudflare(const dn_purge_cloudflare_options *o,
                                           dn_purge_backend *out, dn_error *err);
 
@@ -187,6 +226,10 @@ DN_EXTERN int dn_purge_backend_cloudflare(const dn_purge_cloudflare_options *o,
  * with EdgeGrid (EG1-HMAC-SHA256). The credentials are the four values of
  * an .edgerc section. */
 typedef struct dn_purge_akamai_options {
+  /* sizeof(dn_purge_akamai_options) as the program was compiled, set by
+   * dn_purge_akamai_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
+  size_t size;
   const char *host; /* "akab-....luna.akamaiapis.net" */
   const char *client_token;
   const char *client_secret;
@@ -197,12 +240,21 @@ typedef struct dn_purge_akamai_options {
   const char *api_url;      /* NULL = "https://" + host */
   size_t max_request_bytes; /* 0 = 50000 */
 } dn_purge_akamai_options;
+/* Fills the first `size` bytes of opts with zeros (no credentials, production,
+ * invalidate) and sets opts->size to `size`; use the macro, which passes sizeof
+ * *opts. */
+DN_EXTERN void dn_purge_akamai_options_init_size(dn_purge_akamai_options *opts,
+                                                 size_t size);
+#define dn_purge_akamai_options_init(opts)                                     \
+  dn_purge_akamai_options_init_size((opts), sizeof *(opts))
 DN_EXTERN int dn_purge_backend_akamai(const dn_purge_akamai_options *o,
                                       dn_purge_backend *out, dn_error *err);
 
 /* Reads the credentials of `section` (NULL = "default") from an .edgerc
  * file (NULL = $HOME/.edgerc) into *out, whose strings point into *buf, an
- * owned block (free with dn_free). Returns 0, DN_EIO (unreadable),
+ * owned block (free with dn_free). Only host, client_token, client_secret,
+ * access_token and max_body are written: initialise *out with
+ * dn_purge_akamai_options_init first. Returns 0, DN_EIO (unreadable),
  * DN_ECONFIG (syntax, missing section or key; line in err) or DN_ENOMEM. */
 DN_EXTERN int dn_purge_akamai_edgerc(const char *path, const char *section,
                                      dn_purge_akamai_options *out, char **buf,
@@ -212,11 +264,21 @@ DN_EXTERN int dn_purge_akamai_edgerc(const char *path, const char *section,
  * {"tags":[...],"keys":[...],"uris":[...]}, one request per batch and URL.
  * `headers` are extra fields ("Name: value" strings, sent as secrets). */
 typedef struct dn_purge_webhook_options {
+  /* sizeof(dn_purge_webhook_options) as the program was compiled, set by
+   * dn_purge_webhook_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   const char *const *urls;
   size_t nurls;
   const char *const *headers;
   size_t nheaders;
 } dn_purge_webhook_options;
+/* Fills the first `size` bytes of opts with zeros (no URLs, no extra fields)
+ * and sets opts->size to `size`; use the macro, which passes sizeof *opts. */
+DN_EXTERN void
+dn_purge_webhook_options_init_size(dn_purge_webhook_options *opts, size_t size);
+#define dn_purge_webhook_options_init(opts)                                    \
+  dn_purge_webhook_options_init_size((opts), sizeof *(opts))
 DN_EXTERN int dn_purge_backend_webhook(const dn_purge_webhook_options *o,
                                        dn_purge_backend *out, dn_error *err);
 
@@ -262,7 +324,14 @@ typedef struct dn_purger dn_purger;
   1 /* every purge call fsyncs its                                             \
        record before returning */
 
+/* The purger's options. Initialise with dn_purger_options_init, then set
+ * fields; new fields are only ever added at the end (see "Options structs"
+ * in donut/common.h). */
 typedef struct dn_purger_options {
+  /* sizeof(dn_purger_options) as the program was compiled, set by
+   * dn_purger_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
+  size_t size;
   /* The profile whose purge keys are sent (dn_cdn_purge_keys). */
   dn_cdn_profile profile;
   /* A loop to run on, driven by the caller: dn_purger_new and
@@ -306,17 +375,23 @@ typedef struct dn_purger_options {
   int adopt_any;
 } dn_purger_options;
 
-/* Fills opts with the defaults (profile DN_CDN_NONE, own thread, no
- * outbox). */
-DN_EXTERN void dn_purger_options_init(dn_purger_options *opts);
+/* Fills the first `size` bytes of opts with the defaults (profile DN_CDN_NONE,
+ * own thread, no outbox) and sets opts->size to
+ * `size`; use the macro, which passes sizeof *opts. */
+DN_EXTERN void dn_purger_options_init_size(dn_purger_options *opts,
+                                           size_t size);
+#define dn_purger_options_init(opts)                                           \
+  dn_purger_options_init_size((opts), sizeof *(opts))
 
 /* Creates a purger that owns `backend` (on success only) and starts it:
  * with an outbox it adopts the files of dead processes and queues what
  * they had not delivered. On a caller's loop, call it on that loop's
- * thread. Returns 0, DN_EINVAL, DN_EIO (the outbox cannot
- * be created; reason in err), DN_ENOMEM, or DN_ESTATE when the thread or
- * the loop handles cannot start. On failure nothing is started and the
- * backend is still the caller's. */
+ * thread. opts may be NULL for the defaults. Returns 0, DN_EINVAL (also
+ * for options not initialised with dn_purger_options_init, or from a newer
+ * header and setting fields this libdonut does not know; err says which),
+ * DN_EIO (the outbox cannot be created; reason in err), DN_ENOMEM, or DN_ESTATE
+ * when the thread or the loop handles cannot start. On failure nothing is
+ * started and the backend is still the caller's. */
 DN_EXTERN int dn_purger_new(dn_purge_backend backend,
                             const dn_purger_options *opts, dn_purger **out,
                             dn_error *err);
@@ -490,8 +565,10 @@ DN_EXTERN void dn_cdn_config_describe(const dn_cdn_config *c, char *out,
 
 /* Creates the configured purger. Fields of opts that are zero take the
  * configuration's values (profile, outbox_dir, window and retry tunables);
- * opts may be NULL. Returns DN_ENOTFOUND when no purger is configured, or
- * what the backend constructor and dn_purger_new return. */
+ * opts may be NULL, and is read as by dn_purger_new (DN_EINVAL for options
+ * not initialised with dn_purger_options_init). Returns DN_ENOTFOUND when
+ * no purger is configured, or what the backend constructor and
+ * dn_purger_new return. */
 DN_EXTERN int dn_purger_new_from_config(const dn_cdn_config *c,
                                         const dn_purger_options *opts,
                                         dn_purger **out, dn_error *err);

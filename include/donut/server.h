@@ -122,7 +122,14 @@ typedef struct dn_server_access {
 #define DN_SERVER_OFFLOAD_ALL 1
 #define DN_SERVER_OFFLOAD_MISSES 2
 
+/* The server's options. Initialise with dn_server_options_init, then set
+ * fields; new fields are only ever added at the end (see "Options structs"
+ * in donut/common.h). */
 typedef struct dn_server_options {
+  /* sizeof(dn_server_options) as the program was compiled, set by
+   * dn_server_options_init: a program built against an older header keeps
+   * working, the fields it does not have take their defaults. */
+  size_t size;
   /* The engine that serves resources (borrowed; required). */
   dn_engine *engine;
   /* Where the site listens: "HOST:PORT", "[IPv6]:PORT" or ":PORT" (all
@@ -193,15 +200,22 @@ typedef struct dn_server_options {
   size_t max_buffer_bytes;
 } dn_server_options;
 
-/* Fills opts with the defaults above; engine is NULL. */
-DN_EXTERN void dn_server_options_init(dn_server_options *opts);
+/* Fills the first `size` bytes of opts with the defaults above (engine is
+ * NULL) and sets opts->size to `size`; use the macro, which passes
+ * sizeof *opts. */
+DN_EXTERN void dn_server_options_init_size(dn_server_options *opts,
+                                           size_t size);
+#define dn_server_options_init(opts)                                           \
+  dn_server_options_init_size((opts), sizeof *(opts))
 
 /* Creates a server on `loop`, binds its listeners and starts accepting.
  * Returns 0 and the server in *out, DN_EINVAL (missing engine, token
- * missing or too short), DN_ECONFIG (malformed address; err says which),
- * DN_EIO (the address cannot be bound, for example in use; err has the
- * system's reason) or DN_ENOMEM. On failure nothing is left open and *out
- * is untouched. */
+ * missing or too short, options not initialised with
+ * dn_server_options_init, or options from a newer header that set fields
+ * this libdonut does not know; err says which), DN_ECONFIG (malformed address;
+ * err says which), DN_EIO (the address cannot be bound, for example in use; err
+ * has the system's reason) or DN_ENOMEM. On failure nothing is left open and
+ * *out is untouched. */
 DN_EXTERN int dn_server_new(struct uv_loop_s *loop,
                             const dn_server_options *opts, dn_server **out,
                             dn_error *err);

@@ -127,8 +127,14 @@ DN_EXTERN const char *dn_store_name(const dn_store *store);
 /* Counters; DN_ENOTSUP when the store keeps none. */
 DN_EXTERN int dn_store_stats_get(dn_store *store, dn_store_stats *out);
 
-/* Options of the in-process memory store. Zero-initialise, then set. */
+/* Options of the in-process memory store. Initialise with
+ * dn_store_memory_options_init, then set fields; new fields are only ever
+ * added at the end (see "Options structs" in donut/common.h). */
 typedef struct dn_store_memory_options {
+  /* sizeof(dn_store_memory_options) as the program was compiled, set by
+   * dn_store_memory_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   size_t max_bytes; /* budget including keys and overhead; 0 = 64 MiB */
   unsigned shards;  /* lock shards, rounded up to a power of two; 0 = 16 */
   /* Clock for expiry in milliseconds; NULL = the monotonic clock, read at
@@ -139,10 +145,20 @@ typedef struct dn_store_memory_options {
 
 #define DN_STORE_MEMORY_DEFAULT_BYTES ((size_t)64 << 20)
 
+/* Fills the first `size` bytes of opts with the defaults (every field
+ * zero) and sets opts->size to `size`; use the macro, which passes
+ * sizeof *opts. */
+DN_EXTERN void dn_store_memory_options_init_size(dn_store_memory_options *opts,
+                                                 size_t size);
+#define dn_store_memory_options_init(opts)                                     \
+  dn_store_memory_options_init_size((opts), sizeof *(opts))
+
 /* Creates the in-process memory store: byte-budgeted, evicting the least
  * recently used (second chance), thread-safe with sharded locks, O(1) get
  * and set. `opts` may be NULL. Returns 0 and an owned store in *out (free
- * it with dn_store_free), DN_EINVAL (out is NULL or shards > 1024) or
+ * it with dn_store_free), DN_EINVAL (out is NULL, shards > 1024, opts not
+ * initialised with dn_store_memory_options_init, or from a newer header
+ * and setting fields this libdonut does not know) or
  * DN_ENOMEM. Every method is thread-safe; a custom now_ms must be
  * thread-safe and must not call into the store. Values are held by
  * reference; an item over max_bytes/8 gives DN_ETOOBIG. See

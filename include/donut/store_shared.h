@@ -46,9 +46,15 @@ extern "C" {
 /* The longest namespace, in bytes. */
 #define DN_STORE_SHARED_NAMESPACE_MAX 64
 
-/* Options of the memcached and redis stores. Zero-initialise, then set what
- * you need; every zero field takes the default above. */
+/* Options of the memcached and redis stores. Initialise with
+ * dn_store_shared_options_init, then set what you need; every zero field
+ * takes the default above. New fields are only ever added at the end (see
+ * "Options structs" in donut/common.h). */
 typedef struct dn_store_shared_options {
+  /* sizeof(dn_store_shared_options) as the program was compiled, set by
+   * dn_store_shared_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   /* Prefix of every key, so that applications can share a server: 1 to
    * DN_STORE_SHARED_NAMESPACE_MAX bytes of [A-Za-z0-9._-]. NULL = "donut". */
   const char *key_namespace;
@@ -75,6 +81,14 @@ typedef struct dn_store_shared_options {
   uint64_t index_ttl_ms;
 } dn_store_shared_options;
 
+/* Fills the first `size` bytes of opts with the defaults (every field
+ * zero) and sets opts->size to `size`; use the macro, which passes
+ * sizeof *opts. */
+DN_EXTERN void dn_store_shared_options_init_size(dn_store_shared_options *opts,
+                                                 size_t size);
+#define dn_store_shared_options_init(opts)                                     \
+  dn_store_shared_options_init_size((opts), sizeof *(opts))
+
 /* Creates a memcached store over `servers`, "host:port[,host:port...]"
  * (a host may be a name, an IPv4 address, "[IPv6]", or an absolute path to
  * a unix socket; the port defaults to 11211). With several servers, keys
@@ -88,9 +102,11 @@ typedef struct dn_store_shared_options {
  *
  * Returns 0 and an owned store in *out, DN_ECONFIG (bad server list or
  * options; err says which byte and why, naming the list "servers"),
- * DN_EINVAL (NULL arguments), DN_ENOMEM, DN_ESTORE (libmemcached refused
- * the configuration) or DN_ENOTSUP (this libdonut was built without
- * memcached; checked before the arguments). On failure *out is
+ * DN_EINVAL (NULL arguments, opts not initialised with
+ * dn_store_shared_options_init, or from a newer header and setting fields
+ * this libdonut does not know; err says which), DN_ENOMEM, DN_ESTORE
+ * (libmemcached refused the configuration) or DN_ENOTSUP (this libdonut was
+ * built without memcached; checked before the arguments). On failure *out is
  * untouched. `err` may be NULL. The store is thread-safe. */
 DN_EXTERN int dn_store_memcached_new(const char *servers,
                                      const dn_store_shared_options *opts,
@@ -103,7 +119,8 @@ DN_EXTERN int dn_store_memcached_new(const char *servers,
  * lazily. `opts` may be NULL.
  *
  * Returns 0 and an owned store in *out, DN_ECONFIG (bad URL or options,
- * with the reason in err, naming the URL "url"), DN_EINVAL, DN_ENOMEM or
+ * with the reason in err, naming the URL "url"), DN_EINVAL (as for
+ * dn_store_memcached_new), DN_ENOMEM or
  * DN_ENOTSUP (this libdonut was built without redis; checked before the
  * arguments). On failure *out is untouched. `err` may be NULL. The store
  * is thread-safe. */
@@ -112,9 +129,15 @@ DN_EXTERN int dn_store_redis_new(const char *url,
                                  dn_store **out, dn_error *err);
 
 /* What dn_store_from_env() may be told instead of reading the
- * environment. Zero-initialise; every NULL or zero field falls back to the
- * environment and then to the defaults. */
+ * environment. Initialise with dn_store_env_options_init; every NULL or
+ * zero field falls back to the environment and then to the defaults. New
+ * fields are only ever added at the end (see "Options structs" in
+ * donut/common.h). */
 typedef struct dn_store_env_options {
+  /* sizeof(dn_store_env_options) as the program was compiled, set by
+   * dn_store_env_options_init: a program built against an older header
+   * keeps working, the fields it does not have take their defaults. */
+  size_t size;
   /* "memory", "memcached", "redis" or "null". NULL = $DONUT_STORE; when
    * that is unset too, the store is chosen by which address is given. */
   const char *store;
@@ -122,12 +145,23 @@ typedef struct dn_store_env_options {
   const char *memcached_addr;
   /* Overrides $REDIS_URL. */
   const char *redis_url;
-  /* Options of the shared stores. When shared.key_namespace is NULL,
-   * $DONUT_NAMESPACE is used, then "donut". */
-  dn_store_shared_options shared;
-  /* Options of the memory store. */
-  dn_store_memory_options memory;
+  /* The stores' options are pointed to, not embedded, so that each struct
+   * can grow on its own. Borrowed for the call. */
+  /* Options of the shared stores; NULL = the defaults. When there are none
+   * or their key_namespace is NULL, $DONUT_NAMESPACE is used, then
+   * "donut". */
+  const dn_store_shared_options *shared;
+  /* Options of the memory store; NULL = the defaults. */
+  const dn_store_memory_options *memory;
 } dn_store_env_options;
+
+/* Fills the first `size` bytes of opts with the defaults (every field NULL:
+ * all from the environment) and sets opts->size to `size`; use the macro,
+ * which passes sizeof *opts. */
+DN_EXTERN void dn_store_env_options_init_size(dn_store_env_options *opts,
+                                              size_t size);
+#define dn_store_env_options_init(opts)                                        \
+  dn_store_env_options_init_size((opts), sizeof *(opts))
 
 /* Creates the store that the options and the environment select:
  *  1. the kind named by opts->store, else by $DONUT_STORE: "memory",
@@ -147,7 +181,10 @@ typedef struct dn_store_env_options {
  * Returns 0 and an owned store in *out, DN_ECONFIG (unknown store kind,
  * ambiguous or malformed address, bad option; err names the variable and
  * the reason), DN_ENOTSUP (the selected store was left out of this build;
- * err names what selected it), DN_EINVAL or DN_ENOMEM. On failure *out
+ * err names what selected it), DN_EINVAL (also for options, or the shared
+ * or memory options they point to, not initialised with their
+ * *_options_init, or from a newer header and setting fields this libdonut
+ * does not know; err says which) or DN_ENOMEM. On failure *out
  * is untouched and desc, when given, is the empty string.
  * Reads the environment with getenv(): do not call it while another thread
  * changes the environment. */

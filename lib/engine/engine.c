@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "engine_internal.h"
 #include "error.h"
+#include "options.h"
 #include "prefetch_hints.h"
 #include "text.h"
 #include "thread_cache.h"
@@ -29,20 +30,25 @@ static uint64_t realtime_ms(void *ud) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void dn_engine_options_init(dn_engine_options *o) {
-  memset(o, 0, sizeof *o);
-  o->key_prefix = "dn";
-  o->max_depth = 32;
-  o->lease_ms = 10000;
-  o->soft_grace_ms = 30000;
+void dn_engine_options_init_size(dn_engine_options *o, size_t size) {
+  dn_engine_options d;
+  memset(&d, 0, sizeof d);
+  d.key_prefix = "dn";
+  d.max_depth = 32;
+  d.lease_ms = 10000;
+  d.soft_grace_ms = 30000;
+  dn__options_init(o, size, &d, sizeof d);
 }
 
 int dn_engine_new(const dn_engine_options *opts, dn_engine **out) {
   dn_engine_options def;
-  if (!opts) {
-    dn_engine_options_init(&def);
-    opts = &def;
-  }
+  dn_engine_options_init(&def);
+  /* Options from an older header end before the fields it did not have;
+   * log_ud is the last field this library knows. */
+  if (opts &&
+      DN__OPTIONS_READ(dn_engine_options, store, log_ud, &def, opts, NULL) != 0)
+    return DN_EINVAL;
+  opts = &def;
   if (!out)
     return DN_EINVAL;
   const char *prefix = opts->key_prefix ? opts->key_prefix : "dn";

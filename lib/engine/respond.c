@@ -10,15 +10,18 @@
 
 #include "donut/respond.h"
 #include "error.h"
+#include "options.h"
 #include "alloc.h"
 #include "record.h"
 
-void dn_respond_options_init(dn_respond_options *o) {
-  memset(o, 0, sizeof *o);
-  o->cdn = DN_CDN_NONE;
-  o->max_age = DN_HTTP_UNSET;
-  o->stale_while_revalidate = DN_HTTP_UNSET;
-  o->stale_if_error = DN_HTTP_UNSET;
+void dn_respond_options_init_size(dn_respond_options *o, size_t size) {
+  dn_respond_options d;
+  memset(&d, 0, sizeof d);
+  d.cdn = DN_CDN_NONE;
+  d.max_age = DN_HTTP_UNSET;
+  d.stale_while_revalidate = DN_HTTP_UNSET;
+  d.stale_if_error = DN_HTTP_UNSET;
+  dn__options_init(o, size, &d, sizeof d);
 }
 
 /* The profile's tag fields for the view's closure, computed once and kept
@@ -52,6 +55,14 @@ int dn_rep_respond(const dn_rep *rep, const dn_http_request *req,
                    dn_error *err) {
   if (!rep || !opts || !out)
     return dn__error_set(err, DN_EINVAL, 0, "rep, opts and out are required");
+  /* Options from an older header end before the fields it did not have;
+   * flags is the last field this library knows. */
+  dn_respond_options ro;
+  dn_respond_options_init(&ro);
+  int orc = DN__OPTIONS_READ(dn_respond_options, cdn, flags, &ro, opts, err);
+  if (orc)
+    return orc;
+  opts = &ro;
   dn_http_repr r;
   dn_http_repr_init(&r);
   r.status = rep->status;

@@ -29,6 +29,7 @@
 #include "donut/origin.h"
 #include "error.h"
 #include "esi.h"
+#include "options.h"
 #include "origin_policy.h"
 #include "origin_internal.h"
 #include "text.h"
@@ -48,17 +49,16 @@ typedef struct hint {
 
 /* ---- options and lifecycle ------------------------------------------------
  */
-void dn_origin_options_init(dn_origin_options *o) {
-  if (!o)
-    return;
-  memset(o, 0, sizeof *o);
-  o->size = sizeof *o;
-  o->resource_base = "app://self";
-  o->connect_timeout_ms = 2000;
-  o->first_byte_timeout_ms = 15000;
-  o->total_timeout_ms = 30000;
-  o->max_body_bytes = (size_t)8 << 20;
-  o->max_includes = 256;
+void dn_origin_options_init_size(dn_origin_options *o, size_t size) {
+  dn_origin_options d;
+  memset(&d, 0, sizeof d);
+  d.resource_base = "app://self";
+  d.connect_timeout_ms = 2000;
+  d.first_byte_timeout_ms = 15000;
+  d.total_timeout_ms = 30000;
+  d.max_body_bytes = (size_t)8 << 20;
+  d.max_includes = 256;
+  dn__options_init(o, size, &d, sizeof d);
 }
 
 static uint64_t wall_ms(void) {
@@ -78,14 +78,18 @@ static int render(dn_render *r, void *ud);
 
 int dn_origin_new(dn_engine *e, const dn_origin_options *opts, dn_origin **out,
                   dn_error *err) {
-  if (!e || !opts || !out || !opts->upstream)
+  if (!e || !opts || !out)
     return DN_EINVAL;
-  /* Options from an older header end before the fields it did not have. */
+  /* Options from an older header end before the fields it did not have;
+   * log_ud is the last field this library knows. */
   dn_origin_options oo;
   dn_origin_options_init(&oo);
-  size_t n = opts->size && opts->size < sizeof oo ? opts->size : sizeof oo;
-  memcpy(&oo, opts, n);
-  oo.size = sizeof oo;
+  int orc =
+      DN__OPTIONS_READ(dn_origin_options, upstream, log_ud, &oo, opts, err);
+  if (orc)
+    return orc;
+  if (!oo.upstream)
+    return dn__error_set(err, DN_EINVAL, 0, "origin: upstream is required");
   if (!oo.resource_base || !*oo.resource_base || !oo.max_body_bytes ||
       !oo.max_includes || !oo.total_timeout_ms)
     return dn__error_set(err, DN_ECONFIG, 0,

@@ -26,10 +26,22 @@
 #define DEF_CONNECT_MS 5000
 #define DEF_INFLIGHT 16
 
-void dn_purger_options_init(dn_purger_options *o) {
-  memset(o, 0, sizeof *o);
-  o->profile = DN_CDN_NONE;
-  o->durability = DN_PURGE_SYNC_BEFORE_SEND;
+void dn_purger_options_init_size(dn_purger_options *o, size_t size) {
+  dn_purger_options d;
+  memset(&d, 0, sizeof d);
+  d.profile = DN_CDN_NONE;
+  d.durability = DN_PURGE_SYNC_BEFORE_SEND;
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+int dn__purger_options_read(const dn_purger_options *opts,
+                            dn_purger_options *out, dn_error *err) {
+  dn_purger_options_init(out);
+  /* Options from an older header end before the fields it did not have;
+   * adopt_any is the last field this library knows. */
+  return opts ? DN__OPTIONS_READ(dn_purger_options, profile, adopt_any, out,
+                                 opts, err)
+              : 0;
 }
 
 static void apply_defaults(dn_purger_options *o) {
@@ -135,16 +147,16 @@ int dn_purger_new(dn_purge_backend backend, const dn_purger_options *opts,
     return rc;
   if (dn__curl_global_init())
     return dn__error_set(err, DN_ESTATE, 0, "libcurl failed to initialise");
+  dn_purger_options o;
+  if ((rc = dn__purger_options_read(opts, &o, err)) != 0)
+    return rc;
   dn_purger *p = dn__calloc(1, sizeof *p);
   if (!p)
     return dn__error_set(err, DN_ENOMEM, 0, "out of memory");
-  if (opts)
-    p->o = *opts;
-  else
-    dn_purger_options_init(&p->o);
+  p->o = o;
   apply_defaults(&p->o);
-  p->owns_loop = opts == NULL || opts->loop == NULL;
-  p->loop = p->owns_loop ? NULL : opts->loop;
+  p->owns_loop = o.loop == NULL;
+  p->loop = o.loop;
   dn__queue_init(&p->queue);
   if (uv_mutex_init(&p->lock)) {
     dn__free(p);

@@ -449,16 +449,28 @@ static int make_backend(const dn_cdn_config *c, dn_purge_backend *b,
     hdrs[i] = dn__strlist_at(&c->hook_headers, i).ptr;
   int rc;
   if (strcmp(name, "varnish") == 0) {
-    dn_purge_varnish_options o = {urls, n, c->soft, 0};
+    dn_purge_varnish_options o;
+    dn_purge_varnish_options_init(&o);
+    o.urls = urls;
+    o.nurls = n;
+    o.soft = c->soft;
     rc = dn_purge_backend_varnish(&o, b, err);
   } else if (strcmp(name, "fastly") == 0) {
-    dn_purge_fastly_options o = {c->fastly_token, c->fastly_service,
-                                 c->fastly_api, c->soft,
-                                 (size_t)c->fastly_max_keys};
+    dn_purge_fastly_options o;
+    dn_purge_fastly_options_init(&o);
+    o.token = c->fastly_token;
+    o.service = c->fastly_service;
+    o.api_url = c->fastly_api;
+    o.soft = c->soft;
+    o.max_keys = (size_t)c->fastly_max_keys;
     rc = dn_purge_backend_fastly(&o, b, err);
   } else if (strcmp(name, "cloudflare") == 0) {
-    dn_purge_cloudflare_options o = {c->cf_token, c->cf_zone, c->cf_api,
-                                     (size_t)c->cf_max_tags};
+    dn_purge_cloudflare_options o;
+    dn_purge_cloudflare_options_init(&o);
+    o.token = c->cf_token;
+    o.zone = c->cf_zone;
+    o.api_url = c->cf_api;
+    o.max_tags = (size_t)c->cf_max_tags;
     rc = dn_purge_backend_cloudflare(&o, b, err);
   } else if (strcmp(name, "akamai") == 0) {
     dn_purge_akamai_options o = c->ak;
@@ -467,7 +479,12 @@ static int make_backend(const dn_cdn_config *c, dn_purge_backend *b,
     o.api_url = c->ak_api;
     rc = dn_purge_backend_akamai(&o, b, err);
   } else {
-    dn_purge_webhook_options o = {urls, n, hdrs, nh};
+    dn_purge_webhook_options o;
+    dn_purge_webhook_options_init(&o);
+    o.urls = urls;
+    o.nurls = n;
+    o.headers = hdrs;
+    o.nheaders = nh;
     rc = dn_purge_backend_webhook(&o, b, err);
   }
   dn__free(urls);
@@ -504,6 +521,7 @@ static dn_cdn_config *config_new(const char *base_dir) {
   if (!c)
     return NULL;
   c->profile = DN_CDN_NONE;
+  dn_purge_akamai_options_init(&c->ak);
   dn__strlist_init(&c->urls);
   dn__strlist_init(&c->hook_headers);
   if (base_dir && !(c->base_dir = dn__strndup(base_dir, strlen(base_dir)))) {
@@ -687,10 +705,9 @@ int dn_purger_new_from_config(const dn_cdn_config *c,
   if (!c->purger)
     return dn__error_set(err, DN_ENOTFOUND, 0, "no purger is configured");
   dn_purger_options o;
-  if (opts)
-    o = *opts;
-  else
-    dn_purger_options_init(&o);
+  int rc = dn__purger_options_read(opts, &o, err);
+  if (rc)
+    return rc;
   if (o.profile == DN_CDN_NONE)
     o.profile = c->profile;
   if (!o.outbox_dir)
@@ -706,7 +723,7 @@ int dn_purger_new_from_config(const dn_cdn_config *c,
   if (!o.timeout_ms)
     o.timeout_ms = c->timeout_ms;
   dn_purge_backend b;
-  int rc = make_backend(c, &b, err);
+  rc = make_backend(c, &b, err);
   if (rc)
     return rc;
   rc = dn_purger_new(b, &o, out, err);

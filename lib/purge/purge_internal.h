@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "curl_loop.h"
 #include "donut/purge.h"
+#include "options.h"
 #include "vec.h"
 
 /* ---- string lists ------------------------------------------------------- */
@@ -332,6 +333,11 @@ int dn__edgegrid_sign(const char *client_token, const char *client_secret,
                       size_t cap);
 /* "yyyyMMddTHH:mm:ss+0000" for ms since the epoch (UTC). */
 void dn__edgegrid_timestamp(uint64_t now_ms, char out[24]);
+
+/* Reads the caller's purger options (NULL: the defaults) into *out, as
+ * dn_purger_new does. Returns 0 or DN_EINVAL (err says why). */
+int dn__purger_options_read(const dn_purger_options *opts,
+                            dn_purger_options *out, dn_error *err);
 
 /* Parses .edgerc text; see dn_purge_akamai_edgerc. */
 int dn__edgerc_parse(const char *text, size_t len, const char *section,

@@ -17,20 +17,23 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "options.h"
 #include "server_internal.h"
 
-void dn_server_options_init(dn_server_options *o) {
-  memset(o, 0, sizeof *o);
-  o->listen = "127.0.0.1:8080";
-  o->resource_base = "app://self";
-  o->cdn = DN_CDN_NONE;
-  o->max_age = 0;
-  o->max_header_bytes = DN_SERVER_MAX_HEADER_BYTES;
-  o->max_body_bytes = DN_SERVER_MAX_BODY_BYTES;
-  o->max_connections = DN_SERVER_MAX_CONNECTIONS;
-  o->request_timeout_ms = DN_SERVER_REQUEST_TIMEOUT_MS;
-  o->idle_timeout_ms = DN_SERVER_IDLE_TIMEOUT_MS;
-  o->max_buffer_bytes = DN_SERVER_MAX_BUFFER_BYTES;
+void dn_server_options_init_size(dn_server_options *o, size_t size) {
+  dn_server_options d;
+  memset(&d, 0, sizeof d);
+  d.listen = "127.0.0.1:8080";
+  d.resource_base = "app://self";
+  d.cdn = DN_CDN_NONE;
+  d.max_age = 0;
+  d.max_header_bytes = DN_SERVER_MAX_HEADER_BYTES;
+  d.max_body_bytes = DN_SERVER_MAX_BODY_BYTES;
+  d.max_connections = DN_SERVER_MAX_CONNECTIONS;
+  d.request_timeout_ms = DN_SERVER_REQUEST_TIMEOUT_MS;
+  d.idle_timeout_ms = DN_SERVER_IDLE_TIMEOUT_MS;
+  d.max_buffer_bytes = DN_SERVER_MAX_BUFFER_BYTES;
+  dn__options_init(o, size, &d, sizeof d);
 }
 
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (numeric hosts and
@@ -210,9 +213,22 @@ static void close_listener(dn__listener *ls) {
     uv_close((uv_handle_t *)&ls->tcp, on_listener_closed);
 }
 
-int dn_server_new(struct uv_loop_s *loop, const dn_server_options *o,
+int dn_server_new(struct uv_loop_s *loop, const dn_server_options *opts,
                   dn_server **out, dn_error *err) {
-  if (!loop || !o || !out || !o->engine)
+  if (!loop || !opts || !out)
+    return dn__error_set(err, DN_EINVAL, 0,
+                         "loop, options and engine are "
+                         "required");
+  /* Options from an older header end before the fields it did not have;
+   * max_buffer_bytes is the last field this library knows. */
+  dn_server_options oo;
+  dn_server_options_init(&oo);
+  int orc = DN__OPTIONS_READ(dn_server_options, engine, max_buffer_bytes, &oo,
+                             opts, err);
+  if (orc)
+    return orc;
+  const dn_server_options *o = &oo;
+  if (!o->engine)
     return dn__error_set(err, DN_EINVAL, 0,
                          "loop, options and engine are "
                          "required");

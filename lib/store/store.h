@@ -4,6 +4,7 @@
 #define DN_STORE_INTERNAL_H
 
 #include "donut/store.h"
+#include "options.h"
 
 struct dn_store {
   const dn_store_ops *ops;
@@ -32,6 +33,11 @@ static inline int dn__store_seq_bump(dn_store *s, uint64_t *out) {
 int dn__store_index_add(dn_store *s, dn_slice key, dn_slice member,
                         uint64_t ttl_ms);
 int dn__store_index_members(dn_store *s, dn_slice key, dn_strings *out);
+
+/* Reads the caller's memory store options over the defaults in *dst (see
+ * options.h); clock_ud is the last field this library knows. */
+#define DN__STORE_MEMORY_OPTIONS_READ(dst, src, err)                           \
+  DN__OPTIONS_READ(dn_store_memory_options, max_bytes, clock_ud, dst, src, err)
 
 /* A random 64-bit number from the operating system's generator (falls back
  * to a mix of time and address when it is unavailable). */

@@ -298,12 +298,14 @@ static int ns_check(const char *ns, dn_error *err) {
 int dn__shared_conf_init(dn__shared_conf *conf,
                          const dn_store_shared_options *opts, dn_error *err) {
   dn_store_shared_options o;
-  memset(&o, 0, sizeof o);
-  if (opts)
-    o = *opts;
+  dn_store_shared_options_init(&o);
+  /* Options from an older header end before the fields it did not have. */
+  int rc = opts ? DN__SHARED_OPTIONS_READ(&o, opts, err) : 0;
+  if (rc)
+    return rc;
   const char *ns =
       o.key_namespace ? o.key_namespace : DN_STORE_SHARED_NAMESPACE;
-  int rc = ns_check(ns, err);
+  rc = ns_check(ns, err);
   if (rc)
     return rc;
   memset(conf, 0, sizeof *conf);

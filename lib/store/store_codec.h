@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "donut/store_shared.h"
+#include "options.h"
 
 #define DN__CODEC_VERSION 1
 #define DN__CODEC_HEADER 20
@@ -92,8 +93,15 @@ typedef struct dn__shared_conf {
   uint64_t index_ttl_ms;
 } dn__shared_conf;
 
-/* Fills conf from opts (NULL = all defaults). Returns 0 or DN_ECONFIG
- * with the reason in err. */
+/* Reads the caller's shared store options over the defaults in *dst (see
+ * options.h); index_ttl_ms is the last field this library knows. */
+#define DN__SHARED_OPTIONS_READ(dst, src, err)                                 \
+  DN__OPTIONS_READ(dn_store_shared_options, key_namespace, index_ttl_ms, dst,  \
+                   src, err)
+
+/* Fills conf from opts (NULL = all defaults). Returns 0, DN_EINVAL (opts
+ * not initialised, or setting fields this library does not know) or
+ * DN_ECONFIG with the reason in err. */
 int dn__shared_conf_init(dn__shared_conf *conf,
                          const dn_store_shared_options *opts, dn_error *err);
 

@@ -838,11 +838,20 @@ static int shard_count(unsigned want, size_t *out) {
   return 0;
 }
 
+void dn_store_memory_options_init_size(dn_store_memory_options *o,
+                                       size_t size) {
+  dn_store_memory_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
 int dn_store_memory_new(const dn_store_memory_options *opts, dn_store **out) {
-  dn_store_memory_options o = {0};
+  dn_store_memory_options o;
   size_t n;
-  if (opts)
-    o = *opts;
+  dn_store_memory_options_init(&o);
+  /* Options from an older header end before the fields it did not have. */
+  if (opts && DN__STORE_MEMORY_OPTIONS_READ(&o, opts, NULL) != 0)
+    return DN_EINVAL;
   if (!out || shard_count(o.shards, &n) != 0)
     return DN_EINVAL;
   mem_store *ms = dn__calloc(1, sizeof *ms);

@@ -21,9 +21,47 @@
 #include "donut/config.h"
 #include "donut/store_shared.h"
 #include "error.h"
+#include "options.h"
+#include "store.h"
 #include "store_codec.h"
 
 enum { KIND_MEMORY, KIND_MEMCACHED, KIND_REDIS, KIND_NULL };
+
+/* ---- options ----------------------------------------------------------------
+ */
+void dn_store_shared_options_init_size(dn_store_shared_options *o,
+                                       size_t size) {
+  dn_store_shared_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+void dn_store_env_options_init_size(dn_store_env_options *o, size_t size) {
+  dn_store_env_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+/* Reads the caller's options and the ones they point to, each by its own
+ * size; memory is the last field of dn_store_env_options this library
+ * knows. */
+static int read_options(const dn_store_env_options *opts,
+                        dn_store_env_options *o, dn_store_shared_options *sh,
+                        dn_store_memory_options *mem, dn_error *err) {
+  dn_store_env_options_init(o);
+  dn_store_shared_options_init(sh);
+  dn_store_memory_options_init(mem);
+  int rc =
+      opts ? DN__OPTIONS_READ(dn_store_env_options, store, memory, o, opts, err)
+           : 0;
+  if (rc == 0 && o->shared)
+    rc = DN__SHARED_OPTIONS_READ(sh, o->shared, err);
+  if (rc == 0 && o->memory)
+    rc = DN__STORE_MEMORY_OPTIONS_READ(mem, o->memory, err);
+  o->shared = sh;
+  o->memory = mem;
+  return rc;
+}
 
 /* ---- stores left out of the build -------------------------------------------
  */
@@ -160,20 +198,20 @@ static int open_chosen(const env_choice *c, dn_store_env_options *o,
     return dn_store_null_new(out);
   case KIND_MEMCACHED:
     return open_shared(dn_store_memcached_new, "servers", c->mc, c->mc_what,
-                       &o->shared, out, err);
+                       o->shared, out, err);
   case KIND_REDIS:
-    return open_shared(dn_store_redis_new, "url", c->rd, c->rd_what, &o->shared,
+    return open_shared(dn_store_redis_new, "url", c->rd, c->rd_what, o->shared,
                        out, err);
   default:
-    return dn_store_memory_new(&o->memory, out);
+    return dn_store_memory_new(o->memory, out);
   }
 }
 
 /* The one-line description; each shared store describes its own address. */
 static int describe(const env_choice *c, const dn_store_env_options *o,
                     char *desc, size_t size) {
-  size_t budget =
-      o->memory.max_bytes ? o->memory.max_bytes : DN_STORE_MEMORY_DEFAULT_BYTES;
+  size_t budget = o->memory->max_bytes ? o->memory->max_bytes
+                                       : DN_STORE_MEMORY_DEFAULT_BYTES;
   switch (c->kind) {
   case KIND_MEMORY:
     snprintf(desc, size, "memory, %zu MiB budget", budget >> 20);
@@ -198,17 +236,19 @@ int dn_store_from_env(const dn_store_env_options *opts, dn_store **out,
                       char *desc, size_t desc_size, dn_error *err) {
   if (!out)
     return dn__error_set(err, DN_EINVAL, 0, "out is NULL");
-  dn_store_env_options o;
-  memset(&o, 0, sizeof o);
-  if (opts)
-    o = *opts;
-  if (!o.shared.key_namespace)
-    o.shared.key_namespace = env_get("DONUT_NAMESPACE");
   if (desc && desc_size)
     desc[0] = '\0';
+  dn_store_env_options o;
+  dn_store_shared_options shared;
+  dn_store_memory_options memory;
+  int rc = read_options(opts, &o, &shared, &memory, err);
+  if (rc)
+    return rc;
+  if (!shared.key_namespace)
+    shared.key_namespace = env_get("DONUT_NAMESPACE");
   env_choice c = {KIND_MEMORY, NULL, NULL, NULL, NULL};
   dn_store *st = NULL;
-  int rc = env_choose(&o, &c, err);
+  rc = env_choose(&o, &c, err);
   if (!rc)
     rc = open_chosen(&c, &o, &st, err);
   if (!rc && desc && desc_size && (rc = describe(&c, &o, desc, desc_size)))

@@ -987,6 +987,69 @@ static void test_every_allocation_failure_is_clean(void **state) {
   dn_test_every_alloc_failure(oom_get, NULL);
 }
 
+/* ---- options from older and newer programs --------------------------------
+ */
+/* A new engine with `o` and the deep renderer; the depth reached. */
+static int depth_with(site *s, const dn_engine_options *o, int levels) {
+  dn_engine *e = NULL;
+  int rc = dn_engine_new(o, &e);
+  if (rc)
+    return rc;
+  dn_engine_register(e, "app://self/deep{?n}", NULL, r_deep, s);
+  char uri[32];
+  int n = snprintf(uri, sizeof uri, "app://self/deep?n=%d", levels);
+  dn_rep *r = NULL;
+  rc = dn_engine_get(e, uri, (size_t)n, NULL, 0, &r, NULL, NULL);
+  dn_rep_unref(r);
+  dn_engine_free(e);
+  return rc;
+}
+
+static void test_options_of_an_older_program_take_defaults(void **state) {
+  site *s = *state;
+  dn_engine_options o;
+  dn_engine_options_init(&o);
+  o.max_depth = 1;
+  assert_int_equal(depth_with(s, &o, 2), DN_EDEPTH);
+  /* A program that knew only the fields before max_depth: the library's
+   * default (32) applies, whatever lies past its size. */
+  o.size = offsetof(dn_engine_options, max_depth);
+  assert_int_equal(depth_with(s, &o, 2), 0);
+  /* The oldest size there can be ends with the first field. */
+  o.key_prefix = ""; /* refused when read */
+  o.size = sizeof o;
+  assert_int_equal(depth_with(s, &o, 0), DN_EINVAL);
+  o.size = offsetof(dn_engine_options, key_prefix);
+  assert_int_equal(depth_with(s, &o, 2), 0);
+  o.size = offsetof(dn_engine_options, log_ud);
+  assert_int_equal(depth_with(s, &o, 0), DN_EINVAL);
+}
+
+static void test_options_of_no_known_size_are_refused(void **state) {
+  site *s = *state;
+  dn_engine_options o;
+  dn_engine_options_init(&o);
+  assert_int_equal(o.size, sizeof o);
+  size_t bad[] = {0, sizeof(size_t),
+                  offsetof(dn_engine_options, key_prefix) + 1, (size_t)1 << 20};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    o.size = bad[i];
+    assert_int_equal(depth_with(s, &o, 0), DN_EINVAL);
+  }
+  /* A newer program's larger struct: fine while the fields this library
+   * does not know are zero. */
+  union {
+    dn_engine_options o;
+    unsigned char b[sizeof(dn_engine_options) + 16];
+  } newer;
+  dn_engine_options_init_size(&newer.o, sizeof newer);
+  assert_int_equal(newer.o.size, sizeof newer);
+  assert_int_equal(newer.o.max_depth, 32);
+  assert_int_equal(depth_with(s, &newer.o, 2), 0);
+  newer.b[sizeof(dn_engine_options) + 3] = 1;
+  assert_int_equal(depth_with(s, &newer.o, 0), DN_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       SITE_TEST(test_chain_purge_renders_only_the_leaf),
@@ -1032,6 +1095,8 @@ int main(void) {
       SITE_TEST(test_bad_vary_field_changes_nothing),
       SITE_TEST(test_listeners_hear_invalidations),
       cmocka_unit_test(test_every_allocation_failure_is_clean),
+      SITE_TEST(test_options_of_an_older_program_take_defaults),
+      SITE_TEST(test_options_of_no_known_size_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

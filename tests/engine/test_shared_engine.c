@@ -46,7 +46,8 @@ static int r_page(dn_render *r, void *ud) {
 
 /* An engine over a fresh connection to the fixture's server. */
 static dn_engine *engine_for(fixture *f, dn_store **store, uint64_t lease) {
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.key_namespace = f->ns;
   dn_error err;
   int rc = f->kind == DN_TEST_MEMCACHED

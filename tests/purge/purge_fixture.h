@@ -112,6 +112,60 @@ static inline void fx_init(fx *f) {
     fail_msg("recorder: %s", f->rec.error);
 }
 
+/* Backend options from their fields in declaration order, initialised
+ * with their *_options_init (an initialiser list would leave size 0). */
+static inline dn_purge_varnish_options fx_varnish(const char *const *urls,
+                                                  size_t nurls, int soft,
+                                                  size_t max_field_bytes) {
+  dn_purge_varnish_options o;
+  dn_purge_varnish_options_init(&o);
+  o.urls = urls;
+  o.nurls = nurls;
+  o.soft = soft;
+  o.max_field_bytes = max_field_bytes;
+  return o;
+}
+
+static inline dn_purge_fastly_options fx_fastly(const char *token,
+                                                const char *service,
+                                                const char *api_url, int soft,
+                                                size_t max_keys) {
+  dn_purge_fastly_options o;
+  dn_purge_fastly_options_init(&o);
+  o.token = token;
+  o.service = service;
+  o.api_url = api_url;
+  o.soft = soft;
+  o.max_keys = max_keys;
+  return o;
+}
+
+static inline dn_purge_cloudflare_options fx_cloudflare(const char *token,
+                                                        const char *zone,
+                                                        const char *api_url,
+                                                        size_t max_tags) {
+  dn_purge_cloudflare_options o;
+  dn_purge_cloudflare_options_init(&o);
+  o.token = token;
+  o.zone = zone;
+  o.api_url = api_url;
+  o.max_tags = max_tags;
+  return o;
+}
+
+static inline dn_purge_webhook_options fx_webhook(const char *const *urls,
+                                                  size_t nurls,
+                                                  const char *const *headers,
+                                                  size_t nheaders) {
+  dn_purge_webhook_options o;
+  dn_purge_webhook_options_init(&o);
+  o.urls = urls;
+  o.nurls = nurls;
+  o.headers = headers;
+  o.nheaders = nheaders;
+  return o;
+}
+
 /* Options wired to the fixture's callbacks, with short retry delays. */
 static inline void fx_options(fx *f, dn_purger_options *o,
                               dn_cdn_profile profile) {

@@ -13,7 +13,7 @@ static const char *const two_tags[] = {"weather", "city-tokyo"};
 
 static dn_purge_backend varnish_at(const char *url) {
   const char *urls[] = {url};
-  dn_purge_varnish_options vo = {urls, 1, 0, 0};
+  dn_purge_varnish_options vo = fx_varnish(urls, 1, 0, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, NULL), 0);
   return b;
@@ -21,7 +21,7 @@ static dn_purge_backend varnish_at(const char *url) {
 
 static dn_purge_backend webhook_at(const char *url) {
   const char *urls[] = {url};
-  dn_purge_webhook_options wo = {urls, 1, NULL, 0};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, NULL, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, NULL), 0);
   return b;
@@ -311,7 +311,7 @@ static void credentials_never_leak(void **state) {
                   " overloaded\"},{\"status\":401,\"body\":\"bad key: "
                   "TOPSECRET-fastly-0123456789\"}]"),
       0);
-  dn_purge_fastly_options fo = {secret, "SVC", f.rec.url, 0, 0};
+  dn_purge_fastly_options fo = fx_fastly(secret, "SVC", f.rec.url, 0, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_fastly(&fo, &b, NULL), 0);
   dn_purger_options o;
@@ -349,8 +349,8 @@ static void echoed_tokens_never_leak(void **state) {
           " SuperSecretCfToken123\"},"
           "{\"status\":403,\"body\":\"bad token SuperSecretCfToken123\"}]"),
       0);
-  dn_purge_cloudflare_options co = {"SuperSecretCfToken123", "abc123",
-                                    f.rec.url, 0};
+  dn_purge_cloudflare_options co =
+      fx_cloudflare("SuperSecretCfToken123", "abc123", f.rec.url, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_cloudflare(&co, &b, NULL), 0);
   dn_purger_options o;
@@ -373,15 +373,13 @@ static void echoed_tokens_never_leak(void **state) {
           &f.rec, "[{\"status\":400,\"body\":\"client akab-client-0123456789"
                   " access akab-access-0123456789 key SecretKey0123456789\"}]"),
       0);
-  dn_purge_akamai_options ao = {"akab-host.luna.akamaiapis.net",
-                                "akab-client-0123456789",
-                                "SecretKey0123456789",
-                                "akab-access-0123456789",
-                                0,
-                                NULL,
-                                0,
-                                f.rec.url,
-                                0};
+  dn_purge_akamai_options ao;
+  dn_purge_akamai_options_init(&ao);
+  ao.host = "akab-host.luna.akamaiapis.net";
+  ao.client_token = "akab-client-0123456789";
+  ao.client_secret = "SecretKey0123456789";
+  ao.access_token = "akab-access-0123456789";
+  ao.api_url = f.rec.url;
   assert_int_equal(dn_purge_backend_akamai(&ao, &b, NULL), 0);
   fx_options(&f, &o, DN_CDN_AKAMAI);
   fx_start(&f, b, &o);
@@ -451,7 +449,7 @@ static void one_request_at_a_time(void **state) {
   fx f;
   fx_init(&f);
   const char *urls[] = {f.rec.url};
-  dn_purge_varnish_options vo = {urls, 1, 0, 64};
+  dn_purge_varnish_options vo = fx_varnish(urls, 1, 0, 64);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, NULL), 0);
   dn_purger_options o;
@@ -464,6 +462,98 @@ static void one_request_at_a_time(void **state) {
   assert_true(f.reports[0].delivered);
   assert_true(f.reports[0].requests > 2);
   fx_done(&f);
+}
+
+/* ---- options from older and newer programs ------------------------------ */
+
+static void purger_options_of_older_and_newer_programs(void **state) {
+  (void)state;
+  dn_purger_options o;
+  dn_purger_options_init(&o);
+  assert_int_equal(o.size, sizeof o);
+  o.outbox_dir = "/dev/null/outbox"; /* cannot be created: DN_EIO if read */
+  dn_purge_backend b = varnish_at("http://127.0.0.1:9/");
+  dn_purger *p = NULL;
+  dn_error err;
+  assert_int_equal(dn_purger_new(b, &o, &p, &err), DN_EIO);
+  /* A program that knew only profile and loop: the outbox past its size is
+   * not read (pending purges stay in memory), the tunables it lacks take
+   * their defaults. */
+  o.size = offsetof(dn_purger_options, outbox_dir);
+  assert_int_equal(dn_purger_new(b, &o, &p, &err), 0);
+  dn_purger_free(p); /* and the backend with it */
+  b = varnish_at("http://127.0.0.1:9/");
+  o.size = 0;
+  assert_int_equal(dn_purger_new(b, &o, &p, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_purger_options_init"));
+  /* A newer program: accepted while the fields this library does not know
+   * are zero. */
+  union {
+    dn_purger_options o;
+    unsigned char b[sizeof(dn_purger_options) + 16];
+  } newer;
+  dn_purger_options_init_size(&newer.o, sizeof newer);
+  newer.b[sizeof(dn_purger_options) + 8] = 1;
+  assert_int_equal(dn_purger_new(b, &newer.o, &p, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "newer libdonut"));
+  newer.b[sizeof(dn_purger_options) + 8] = 0;
+  assert_int_equal(dn_purger_new(b, &newer.o, &p, &err), 0);
+  dn_purger_free(p);
+}
+
+static void backend_options_of_older_programs(void **state) {
+  (void)state;
+  dn_purge_backend b;
+  dn_error err;
+  /* Each struct cut before a field that would be refused if it were read:
+   * the field keeps its default. Size 0 is refused. */
+  dn_purge_fastly_options fo = fx_fastly("tok", "svc", "not a url", 0, 0);
+  assert_int_equal(dn_purge_backend_fastly(&fo, &b, &err), DN_ECONFIG);
+  fo.size = offsetof(dn_purge_fastly_options, api_url);
+  assert_int_equal(dn_purge_backend_fastly(&fo, &b, &err), 0);
+  dn_purge_backend_free(&b);
+  fo.size = 0;
+  assert_int_equal(dn_purge_backend_fastly(&fo, &b, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_purge_fastly_options_init"));
+
+  dn_purge_cloudflare_options co = fx_cloudflare("tok", "zone", "nope", 0);
+  assert_int_equal(dn_purge_backend_cloudflare(&co, &b, &err), DN_ECONFIG);
+  co.size = offsetof(dn_purge_cloudflare_options, api_url);
+  assert_int_equal(dn_purge_backend_cloudflare(&co, &b, &err), 0);
+  dn_purge_backend_free(&b);
+  co.size = 0;
+  assert_int_equal(dn_purge_backend_cloudflare(&co, &b, &err), DN_EINVAL);
+
+  dn_purge_akamai_options ao;
+  dn_purge_akamai_options_init(&ao);
+  ao.host = "akab-host.luna.akamaiapis.net";
+  ao.client_token = "c";
+  ao.client_secret = "s";
+  ao.access_token = "a";
+  ao.network = "moon";
+  assert_int_equal(dn_purge_backend_akamai(&ao, &b, &err), DN_ECONFIG);
+  ao.size = offsetof(dn_purge_akamai_options, network);
+  assert_int_equal(dn_purge_backend_akamai(&ao, &b, &err), 0);
+  dn_purge_backend_free(&b);
+  ao.size = 0;
+  assert_int_equal(dn_purge_backend_akamai(&ao, &b, &err), DN_EINVAL);
+
+  const char *urls[] = {"http://127.0.0.1:9/"};
+  const char *hdr[] = {"NoColon"};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, hdr, 1);
+  assert_int_equal(dn_purge_backend_webhook(&wo, &b, &err), DN_ECONFIG);
+  wo.size = offsetof(dn_purge_webhook_options, headers);
+  assert_int_equal(dn_purge_backend_webhook(&wo, &b, &err), 0);
+  dn_purge_backend_free(&b);
+  wo.size = 0;
+  assert_int_equal(dn_purge_backend_webhook(&wo, &b, &err), DN_EINVAL);
+
+  dn_purge_varnish_options vo = fx_varnish(urls, 1, 1, 64);
+  vo.size = offsetof(dn_purge_varnish_options, soft);
+  assert_int_equal(dn_purge_backend_varnish(&vo, &b, &err), 0);
+  dn_purge_backend_free(&b);
+  vo.size = 0;
+  assert_int_equal(dn_purge_backend_varnish(&vo, &b, &err), DN_EINVAL);
 }
 
 int main(void) {
@@ -481,6 +571,8 @@ int main(void) {
       cmocka_unit_test(rejects_bad_input),
       cmocka_unit_test(drain_times_out),
       cmocka_unit_test(one_request_at_a_time),
+      cmocka_unit_test(purger_options_of_older_and_newer_programs),
+      cmocka_unit_test(backend_options_of_older_programs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,7 +120,8 @@ static void fastly_exact(void **state) {
   fx_init(&f);
   char api[128];
   snprintf(api, sizeof api, "%s/", f.rec.url); /* a trailing slash is fine */
-  dn_purge_fastly_options fo = {"fastly-token-123", "SVC42abc", api, 0, 0};
+  dn_purge_fastly_options fo =
+      fx_fastly("fastly-token-123", "SVC42abc", api, 0, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_fastly(&fo, &b, NULL), 0);
   dn_purger_options o;
@@ -157,7 +158,7 @@ static void fastly_batches_of_256_soft(void **state) {
   (void)state;
   fx f;
   fx_init(&f);
-  dn_purge_fastly_options fo = {"tok-abcdef", "SVC", f.rec.url, 1, 0};
+  dn_purge_fastly_options fo = fx_fastly("tok-abcdef", "SVC", f.rec.url, 1, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_fastly(&fo, &b, NULL), 0);
   dn_purger_options o;
@@ -201,8 +202,8 @@ static void cloudflare_exact(void **state) {
   (void)state;
   fx f;
   fx_init(&f);
-  dn_purge_cloudflare_options co = {"cf-token-xyz", "023e105f4ecef8ad9ca31a8",
-                                    f.rec.url, 0};
+  dn_purge_cloudflare_options co =
+      fx_cloudflare("cf-token-xyz", "023e105f4ecef8ad9ca31a8", f.rec.url, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_cloudflare(&co, &b, NULL), 0);
   dn_purger_options o;
@@ -238,8 +239,8 @@ static void cloudflare_tag_limit(void **state) {
   for (int l = 0; l < 2; l++) {
     fx f;
     fx_init(&f);
-    dn_purge_cloudflare_options co = {"tok-abcdef", "zone1", f.rec.url,
-                                      limits[l]};
+    dn_purge_cloudflare_options co =
+        fx_cloudflare("tok-abcdef", "zone1", f.rec.url, limits[l]);
     dn_purge_backend b;
     assert_int_equal(dn_purge_backend_cloudflare(&co, &b, NULL), 0);
     dn_purger_options o;
@@ -308,7 +309,7 @@ static const char *const AK_ATOK = "akab-access-token-5678-efgh";
 
 static dn_purge_backend akamai_backend(fx *f, size_t max_request) {
   dn_purge_akamai_options ao;
-  memset(&ao, 0, sizeof ao);
+  dn_purge_akamai_options_init(&ao);
   ao.host = "akab-host-0000.luna.akamaiapis.net";
   ao.client_token = AK_CTOK;
   ao.client_secret = AK_SECRET;
@@ -490,7 +491,7 @@ static void varnish_two_servers(void **state) {
     snprintf(u1, sizeof u1, "%s/", f.rec.url);
     snprintf(u2, sizeof u2, "%s", second.url);
     const char *urls[] = {u1, u2};
-    dn_purge_varnish_options vo = {urls, 2, soft, 0};
+    dn_purge_varnish_options vo = fx_varnish(urls, 2, soft, 0);
     dn_purge_backend b;
     assert_int_equal(dn_purge_backend_varnish(&vo, &b, NULL), 0);
     dn_purger_options o;
@@ -533,7 +534,7 @@ static void varnish_field_limit(void **state) {
   fx f;
   fx_init(&f);
   const char *urls[] = {f.rec.url};
-  dn_purge_varnish_options vo = {urls, 1, 0, 300};
+  dn_purge_varnish_options vo = fx_varnish(urls, 1, 0, 300);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, NULL), 0);
   dn_purger_options o;
@@ -571,7 +572,7 @@ static void webhook_body(void **state) {
   snprintf(url, sizeof url, "%s/hooks/purge?src=donut", f.rec.url);
   const char *urls[] = {url};
   const char *headers[] = {"Authorization: Bearer hook-secret-42"};
-  dn_purge_webhook_options wo = {urls, 1, headers, 1};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, headers, 1);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, NULL), 0);
   dn_purger_options o;
@@ -622,7 +623,7 @@ static void webhook_without_keys(void **state) {
   fx f;
   fx_init(&f);
   const char *urls[] = {f.rec.url};
-  dn_purge_webhook_options wo = {urls, 1, NULL, 0};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, NULL, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, NULL), 0);
   dn_purger_options o;
@@ -718,7 +719,7 @@ static void bad_backend_options(void **state) {
   (void)state;
   dn_purge_backend b;
   dn_error err;
-  dn_purge_fastly_options fo = {"", "svc", NULL, 0, 0};
+  dn_purge_fastly_options fo = fx_fastly("", "svc", NULL, 0, 0);
   assert_int_equal(dn_purge_backend_fastly(&fo, &b, &err), DN_ECONFIG);
   fo.token = "tok";
   fo.service = "svc/../x";
@@ -730,19 +731,19 @@ static void bad_backend_options(void **state) {
   fo.token = "bad\ntoken";
   assert_int_equal(dn_purge_backend_fastly(&fo, &b, &err), DN_ECONFIG);
   assert_null(strstr(err.text, "bad"));
-  dn_purge_cloudflare_options co = {"tok", "", NULL, 0};
+  dn_purge_cloudflare_options co = fx_cloudflare("tok", "", NULL, 0);
   assert_int_equal(dn_purge_backend_cloudflare(&co, &b, &err), DN_ECONFIG);
   co.zone = "z1";
   co.max_tags = 5000;
   assert_int_equal(dn_purge_backend_cloudflare(&co, &b, &err), DN_ECONFIG);
-  dn_purge_varnish_options vo = {NULL, 0, 0, 0};
+  dn_purge_varnish_options vo = fx_varnish(NULL, 0, 0, 0);
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, &err), DN_ECONFIG);
   const char *bad_urls[] = {"http://a b/"};
   vo.urls = bad_urls;
   vo.nurls = 1;
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, &err), DN_ECONFIG);
   dn_purge_akamai_options ao;
-  memset(&ao, 0, sizeof ao);
+  dn_purge_akamai_options_init(&ao);
   ao.host = "h.example";
   ao.client_token = "c";
   ao.client_secret = "s";
@@ -755,7 +756,7 @@ static void bad_backend_options(void **state) {
   assert_int_equal(dn_purge_backend_akamai(&ao, &b, &err), DN_ECONFIG);
   const char *hdr[] = {"NoColon"};
   const char *urls[] = {"https://hooks.example/x"};
-  dn_purge_webhook_options wo = {urls, 1, hdr, 1};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, hdr, 1);
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, &err), DN_ECONFIG);
 }
 
@@ -766,12 +767,12 @@ static const char *const oom_headers[] = {"X-A: 1", "Authorization: t"};
 static int make_each_backend(void *ud) {
   (void)ud;
   dn_purge_backend b;
-  dn_purge_varnish_options vo = {oom_urls, 2, 0, 0};
-  dn_purge_fastly_options fo = {"tok", "svc", NULL, 1, 0};
-  dn_purge_cloudflare_options co = {"tok", "zone", NULL, 0};
-  dn_purge_webhook_options wo = {oom_urls, 2, oom_headers, 2};
+  dn_purge_varnish_options vo = fx_varnish(oom_urls, 2, 0, 0);
+  dn_purge_fastly_options fo = fx_fastly("tok", "svc", NULL, 1, 0);
+  dn_purge_cloudflare_options co = fx_cloudflare("tok", "zone", NULL, 0);
+  dn_purge_webhook_options wo = fx_webhook(oom_urls, 2, oom_headers, 2);
   dn_purge_akamai_options ao;
-  memset(&ao, 0, sizeof ao);
+  dn_purge_akamai_options_init(&ao);
   ao.host = "h.example";
   ao.client_token = "c";
   ao.client_secret = "s";
@@ -804,7 +805,7 @@ static void backends_out_of_memory(void **state) {
 static int build_each(void *ud) {
   (void)ud;
   dn_purge_backend b;
-  dn_purge_fastly_options fo = {"tok", "svc", NULL, 1, 0};
+  dn_purge_fastly_options fo = fx_fastly("tok", "svc", NULL, 1, 0);
   int rc = dn_purge_backend_fastly(&fo, &b, NULL);
   if (rc)
     return rc;

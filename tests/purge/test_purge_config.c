@@ -109,6 +109,10 @@ static void from_environment(void **state) {
   dn_purger_options o;
   fx_options(&f, &o, DN_CDN_NONE); /* the configuration's profile applies */
   o.window_ms = 0;
+  o.size = 0; /* not initialised: refused, nothing created */
+  assert_int_equal(dn_purger_new_from_config(c, &o, &f.p, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_purger_options_init"));
+  o.size = sizeof o;
   assert_int_equal(dn_purger_new_from_config(c, &o, &f.p, &err), 0);
   assert_string_equal(dn_purger_name(f.p), "fastly");
   const char *t[] = {"weather"};
@@ -358,7 +362,7 @@ static void edgerc_files(void **state) {
   dn_purge_akamai_options o;
   char *buf = NULL;
   dn_error err;
-  memset(&o, 0, sizeof o);
+  dn_purge_akamai_options_init(&o);
   assert_int_equal(
       dn__edgerc_parse(EDGERC, strlen(EDGERC), NULL, &o, &buf, &err), 0);
   assert_string_equal(o.host, "akab-default.luna.akamaiapis.net");
@@ -414,7 +418,7 @@ static void edgerc_files(void **state) {
   tmpdir();
   char path[256];
   write_text("edgerc", EDGERC, path, sizeof path);
-  memset(&o, 0, sizeof o);
+  dn_purge_akamai_options_init(&o);
   assert_int_equal(dn_purge_akamai_edgerc(path, "ccu", &o, &buf, &err), 0);
   assert_string_equal(o.client_token, "akab-client-ccu");
   dn_free(buf);

@@ -310,7 +310,7 @@ static void torn_and_corrupt_records(void **state) {
 
 static dn_purge_backend webhook_at(const char *url) {
   const char *urls[] = {url};
-  dn_purge_webhook_options wo = {urls, 1, NULL, 0};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, NULL, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, NULL), 0);
   return b;
@@ -684,7 +684,7 @@ static void unusable_outbox(void **state) {
   dn_purger *p = NULL;
   dn_error err = {0};
   const char *urls[] = {"http://127.0.0.1:9/"};
-  dn_purge_webhook_options wo = {urls, 1, NULL, 0};
+  dn_purge_webhook_options wo = fx_webhook(urls, 1, NULL, 0);
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_webhook(&wo, &b, NULL), 0);
   assert_int_equal(dn_purger_new(b, &o, &p, &err), DN_EIO);

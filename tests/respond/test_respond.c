@@ -143,11 +143,53 @@ static void test_donut_page_is_private_without_tags(void **state) {
   dn_engine_free(e);
 }
 
+/* Options cut before max_age (an older program) leave it at its default;
+ * size 0 and a newer program's unknown field are refused. */
+static void test_options_from_older_and_newer_programs(void **state) {
+  (void)state;
+  dn_engine *e = engine();
+  dn_rep *rep;
+  assert_int_equal(
+      dn_engine_get(e, "app://self/page", 15, NULL, 0, &rep, NULL, NULL), 0);
+  dn_http_request req = {dn_slice_from_cstr("GET"), NULL, 0};
+  dn_respond_options o;
+  dn_respond_options_init(&o);
+  assert_int_equal(o.size, sizeof o);
+  o.now_ms = 1700000000000ull;
+  o.max_age = 3600;
+  dn_http_result res;
+  dn_error err;
+  char buf[256];
+  assert_int_equal(dn_rep_respond(rep, &req, &o, &res, &err), 0);
+  assert_non_null(
+      strstr(field(&res, "Cache-Control", buf, sizeof buf), "max-age=3600"));
+  dn_http_result_free(&res);
+  o.size = offsetof(dn_respond_options, max_age);
+  assert_int_equal(dn_rep_respond(rep, &req, &o, &res, &err), 0);
+  assert_null(strstr(field(&res, "Cache-Control", buf, sizeof buf), "3600"));
+  dn_http_result_free(&res);
+  o.size = 0;
+  assert_int_equal(dn_rep_respond(rep, &req, &o, &res, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_respond_options_init"));
+  union {
+    dn_respond_options o;
+    unsigned char b[sizeof(dn_respond_options) + 8];
+  } newer;
+  dn_respond_options_init_size(&newer.o, sizeof newer);
+  assert_int_equal(dn_rep_respond(rep, &req, &newer.o, &res, &err), 0);
+  dn_http_result_free(&res);
+  newer.b[sizeof(dn_respond_options)] = 1;
+  assert_int_equal(dn_rep_respond(rep, &req, &newer.o, &res, &err), DN_EINVAL);
+  dn_rep_unref(rep);
+  dn_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_200_then_304),
       cmocka_unit_test(test_cached_tag_fields_equal_fresh_ones),
       cmocka_unit_test(test_donut_page_is_private_without_tags),
+      cmocka_unit_test(test_options_from_older_and_newer_programs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -625,6 +625,60 @@ static void test_server_new_errors(void **state) {
   cmocka_unit_test_setup_teardown(fn, fx_setup_inline, fx_teardown),           \
       cmocka_unit_test_setup_teardown(fn, fx_setup_offload, fx_teardown)
 
+static void test_server_options_from_older_and_newer_programs(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  dn_engine *e;
+  assert_int_equal(dn_engine_new(NULL, &e), 0);
+  dn_server_options o;
+  dn_server_options_init(&o);
+  assert_int_equal(o.size, sizeof o);
+  o.engine = e;
+  o.listen = "127.0.0.1:0";
+  o.control = "127.0.0.1:0";
+  o.control_token = "short"; /* refused when read */
+  dn_server *s = NULL;
+  dn_error err;
+  assert_int_equal(dn_server_new(&loop, &o, &s, &err), DN_EINVAL);
+  /* A program that knew only engine and listen: what lies past its size
+   * is not read, and the fields it lacks take their defaults (no control
+   * listener). */
+  o.size = offsetof(dn_server_options, control);
+  assert_int_equal(dn_server_new(&loop, &o, &s, &err), 0);
+  char addr[64];
+  assert_int_equal(dn_server_address(s, 0, addr, sizeof addr), 0);
+  assert_int_equal(dn_server_address(s, 1, addr, sizeof addr), DN_ENOTFOUND);
+  dn_server_free(s);
+  s = NULL;
+  /* Not initialised with dn_server_options_init. */
+  o.size = 0;
+  assert_int_equal(dn_server_new(&loop, &o, &s, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_server_options_init"));
+  o.size = offsetof(dn_server_options, engine);
+  assert_int_equal(dn_server_new(&loop, &o, &s, &err), DN_EINVAL);
+  assert_null(s);
+  /* A newer program: accepted while the fields this library does not know
+   * are zero. */
+  union {
+    dn_server_options o;
+    unsigned char b[sizeof(dn_server_options) + 16];
+  } newer;
+  dn_server_options_init_size(&newer.o, sizeof newer);
+  newer.o.engine = e;
+  newer.o.listen = "127.0.0.1:0";
+  assert_int_equal(dn_server_new(&loop, &newer.o, &s, &err), 0);
+  dn_server_free(s);
+  s = NULL;
+  newer.b[sizeof(dn_server_options)] = 1;
+  assert_int_equal(dn_server_new(&loop, &newer.o, &s, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "newer libdonut"));
+  assert_null(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  dn_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       BOTH(test_news_etag_304_412),
@@ -655,6 +709,7 @@ int main(void) {
       cmocka_unit_test(test_parser_out_of_memory),
       cmocka_unit_test(test_server_new_out_of_memory),
       cmocka_unit_test(test_server_new_errors),
+      cmocka_unit_test(test_server_options_from_older_and_newer_programs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

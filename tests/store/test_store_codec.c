@@ -298,7 +298,8 @@ static void test_options(void **state) {
   assert_string_equal(c.ns, "donut");
   assert_int_equal(c.item_limit, DN_STORE_SHARED_ITEM_LIMIT);
   assert_int_equal(c.io_timeout_ms, DN_STORE_SHARED_IO_TIMEOUT_MS);
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   const char *bad[] = {"", "has space", "a:b",
                        "toolong-toolong-toolong-"
                        "toolong-toolong-toolong-toolong-toolong-x"};

@@ -74,8 +74,12 @@ static void test_default_is_memory(void **state) {
   open_check(NULL, "memory", "memory, 64 MiB budget");
   setenv("MEMCACHED_ADDR", "", 1); /* empty counts as unset */
   open_check(NULL, "memory", "memory, 64 MiB budget");
-  dn_store_env_options o = {0};
-  o.memory.max_bytes = (size_t)8 << 20;
+  dn_store_memory_options mo;
+  dn_store_memory_options_init(&mo);
+  mo.max_bytes = (size_t)8 << 20;
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
+  o.memory = &mo;
   open_check(&o, "memory", "memory, 8 MiB budget");
 }
 
@@ -124,7 +128,8 @@ static void test_options_beat_environment(void **state) {
   char want[200];
   setenv("MEMCACHED_ADDR", g_mc.addr, 1);
   setenv("DONUT_STORE", "memcached", 1);
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.store = "redis";
   o.redis_url = g_rd.url;
   snprintf(want, sizeof want, "redis, db 0: 127.0.0.1:%d", g_rd.port);
@@ -141,7 +146,10 @@ static void test_options_beat_environment(void **state) {
   dn_error err = {0};
   o.store = NULL;
   assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_ECONFIG);
-  o.shared.key_namespace = "good";
+  dn_store_shared_options so;
+  dn_store_shared_options_init(&so);
+  so.key_namespace = "good";
+  o.shared = &so;
   assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), 0);
   dn_store_free(st);
 }
@@ -162,7 +170,8 @@ static void test_both_addresses_are_ambiguous(void **state) {
   assert_int_equal(dn_store_from_env(NULL, &st, NULL, 0, &err), 0);
   assert_string_equal(dn_store_name(st), "redis");
   dn_store_free(st);
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.memcached_addr = g_mc.addr;
   o.redis_url = g_rd.url;
   unsetenv("DONUT_STORE");
@@ -264,7 +273,8 @@ static void test_messages_name_the_setting(void **state) {
   (void)state;
   setenv("MEMCACHED_ADDR", "host:0", 1);
   expect_error(NULL, "MEMCACHED_ADDR: port must be 1 to 65535", 5);
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.memcached_addr = "h:1,h:x";
   expect_error(&o, "memcached_addr: port must be decimal digits", 6);
   o.memcached_addr = "h:1,/run/memcached:1";
@@ -405,7 +415,8 @@ static void test_constructors_reject_bad_input(void **state) {
   assert_int_equal(dn_store_memcached_new("h:1:2", NULL, &st, &err),
                    DN_ECONFIG);
   assert_non_null(strstr(err.text, "servers"));
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.key_namespace = "no:colons";
   assert_int_equal(dn_store_redis_new("redis://h", &o, &st, &err), DN_ECONFIG);
   assert_null(st);
@@ -415,7 +426,8 @@ static int from_env_once(void *ud) {
   const char *url = ud;
   dn_store *st = NULL;
   char desc[128];
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.redis_url = url;
   int rc = dn_store_from_env(&o, &st, desc, sizeof desc, NULL);
   dn_store_free(st);
@@ -434,6 +446,65 @@ static void test_from_env_out_of_memory(void **state) {
   dn_test_every_alloc_failure(from_env_once, g_rd.url);
 }
 
+/* Each options struct cut before a field that would be refused if it were
+ * read: the fields past the cut take their defaults. Size 0 is refused,
+ * and so is a newer program's field this library does not know. */
+static void test_options_from_older_and_newer_programs(void **state) {
+  (void)state;
+  dn_store *st = NULL;
+  dn_error err = {0};
+  dn_store_memory_options mo;
+  dn_store_memory_options_init(&mo);
+  mo.max_bytes = (size_t)8 << 20;
+  mo.shards = 5000;
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
+  o.memory = &mo;
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_EINVAL);
+  mo.size = offsetof(dn_store_memory_options, shards);
+  open_check(&o, "memory", "memory, 8 MiB budget");
+  mo.size = 0;
+  assert_int_equal(dn_store_memory_new(&mo, &st), DN_EINVAL);
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_store_memory_options_init"));
+  o.size = offsetof(dn_store_env_options, memory); /* memory is not read */
+  open_check(&o, "memory", "memory, 64 MiB budget");
+  o.size = 0;
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_store_env_options_init"));
+
+  char want[200];
+  snprintf(want, sizeof want, "memcached, 1 server: %s", g_mc.addr);
+  dn_store_shared_options so;
+  dn_store_shared_options_init(&so);
+  so.key_namespace = "older";
+  so.pool_size = 5000; /* above the maximum */
+  dn_store_env_options_init(&o);
+  o.memcached_addr = g_mc.addr;
+  o.shared = &so;
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_ECONFIG);
+  so.size = offsetof(dn_store_shared_options, pool_size);
+  open_check(&o, "memcached", want);
+  so.size = 0;
+  assert_int_equal(dn_store_from_env(&o, &st, NULL, 0, &err), DN_EINVAL);
+  assert_int_equal(dn_store_memcached_new(g_mc.addr, &so, &st, &err),
+                   DN_EINVAL);
+  assert_non_null(strstr(err.text, "dn_store_shared_options_init"));
+  assert_int_equal(dn_store_redis_new(g_rd.url, &so, &st, &err), DN_EINVAL);
+  assert_null(st);
+
+  union {
+    dn_store_env_options o;
+    unsigned char b[sizeof(dn_store_env_options) + 16];
+  } newer;
+  dn_store_env_options_init_size(&newer.o, sizeof newer);
+  newer.o.store = "memory";
+  open_check(&newer.o, "memory", "memory, 64 MiB budget");
+  newer.b[sizeof(dn_store_env_options) + 15] = 1;
+  assert_int_equal(dn_store_from_env(&newer.o, &st, NULL, 0, &err), DN_EINVAL);
+  assert_non_null(strstr(err.text, "newer libdonut"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, clean_env, clean_env)
 
 int main(void) {
@@ -450,6 +521,7 @@ int main(void) {
       T(test_address_forms),
       T(test_constructors_reject_bad_input),
       T(test_from_env_out_of_memory),
+      T(test_options_from_older_and_newer_programs),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -27,7 +27,8 @@ static uint64_t fake_clock(void *ud) {
 }
 
 static dn_store *new_store(size_t max_bytes, unsigned shards, bool clock) {
-  dn_store_memory_options o = {0};
+  dn_store_memory_options o;
+  dn_store_memory_options_init(&o);
   o.max_bytes = max_bytes;
   o.shards = shards;
   if (clock) {
@@ -507,7 +508,8 @@ static void test_index_many_members(void **state) {
 
 static void test_options(void **state) {
   (void)state;
-  dn_store_memory_options o = {0};
+  dn_store_memory_options o;
+  dn_store_memory_options_init(&o);
   dn_store *s = NULL;
   o.shards = 5000;
   assert_int_equal(dn_store_memory_new(&o, &s), DN_EINVAL);
@@ -533,7 +535,10 @@ static void test_options(void **state) {
  * Each failing call must report DN_ENOMEM and leave the store as it was. */
 static int oom_run(void *ud) {
   (void)ud;
-  dn_store_memory_options o = {.max_bytes = 1 << 20, .shards = 1};
+  dn_store_memory_options o;
+  dn_store_memory_options_init(&o);
+  o.max_bytes = 1 << 20;
+  o.shards = 1;
   dn_store *s;
   int rc = dn_store_memory_new(&o, &s);
   if (rc)

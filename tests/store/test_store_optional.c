@@ -97,7 +97,8 @@ static void test_memcached_selected(void **state) {
   if (!on)
     from_env(NULL, 0, NULL, "DONUT_STORE: " MC_OFF);
   unsetenv("DONUT_STORE");
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.memcached_addr = "127.0.0.1:1";
   from_env(&o, on, "memcached", "memcached_addr: " MC_OFF);
   o.store = "memcached";
@@ -115,7 +116,8 @@ static void test_redis_selected(void **state) {
   if (!on)
     from_env(NULL, 0, NULL, "DONUT_STORE: " RD_OFF);
   unsetenv("DONUT_STORE");
-  dn_store_env_options o = {0};
+  dn_store_env_options o;
+  dn_store_env_options_init(&o);
   o.redis_url = "redis://127.0.0.1:1";
   from_env(&o, on, "redis", "redis_url: " RD_OFF);
 }

@@ -198,7 +198,8 @@ static int setup(void **state) {
   flush_server(b->srv);
   /* The suite checks behaviour, not speed: generous timeouts keep a
    * loaded machine from failing calls. Fault tests use their own. */
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.connect_timeout_ms = 3000;
   o.io_timeout_ms = 3000;
   return open_store(b->kind, b->srv, &o, &b->st);
@@ -513,7 +514,8 @@ static void test_too_big(void **state) {
  * DN_ETOOBIG, never a truncated value. */
 static void test_server_item_limit(void **state) {
   backend *b = *state;
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.item_limit = (size_t)4 << 20;
   dn_store *st;
   assert_int_equal(open_store(b->kind, b->srv, &o, &st), 0);
@@ -664,7 +666,8 @@ static void test_two_stores_share_state(void **state) {
   assert_true(a == c);
   /* Another namespace is another cache on the same server. */
   dn_store *ns;
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.key_namespace = "other-app";
   assert_int_equal(open_store(b->kind, b->srv, &o, &ns), 0);
   assert_int_equal(put(b->st, S("mine"), "1", 0, DN_STORE_SET), 0);
@@ -715,7 +718,8 @@ static void *work(void *ud) {
 
 static void test_many_threads_share_a_pool(void **state) {
   backend *b = *state;
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.pool_size = 3;
   /* Correctness under contention, not speed: generous timeouts, so that a
    * loaded test machine does not turn into failed calls. */
@@ -746,7 +750,8 @@ static void test_many_threads_share_a_pool(void **state) {
  * ---------------------------------------------------------------------------
  */
 static dn_store_shared_options fast_fail(void) {
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.connect_timeout_ms = 200;
   o.io_timeout_ms = 200;
   o.retry_ms = 500;

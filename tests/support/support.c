@@ -146,7 +146,8 @@ int dn_test_store_new(dn_store **out) {
     return rc;
   char ns[48];
   snprintf(ns, sizeof ns, "t%ld-%u", (long)getpid(), ++store_counter);
-  dn_store_shared_options o = {0};
+  dn_store_shared_options o;
+  dn_store_shared_options_init(&o);
   o.key_namespace = ns;
   dn_error err;
   rc = memcached ? dn_store_memcached_new(shared_server.addr, &o, out, &err)

@@ -324,7 +324,11 @@ static void purge_weather(int soft) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/", g_varnish.port);
   const char *urls[] = {url};
-  dn_purge_varnish_options vo = {urls, 1, soft, 0};
+  dn_purge_varnish_options vo;
+  dn_purge_varnish_options_init(&vo);
+  vo.urls = urls;
+  vo.nurls = 1;
+  vo.soft = soft;
   dn_purge_backend b;
   assert_int_equal(dn_purge_backend_varnish(&vo, &b, NULL), 0);
   outcome o = {PTHREAD_MUTEX_INITIALIZER, 0, 0, ""};

@@ -250,11 +250,27 @@ static int check(const dn_purge_akamai_options *o, const char **network,
   return 0;
 }
 
-int dn_purge_backend_akamai(const dn_purge_akamai_options *o,
+void dn_purge_akamai_options_init_size(dn_purge_akamai_options *o,
+                                       size_t size) {
+  dn_purge_akamai_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+int dn_purge_backend_akamai(const dn_purge_akamai_options *opts,
                             dn_purge_backend *out, dn_error *err) {
   const char *network = "production";
-  if (!o || !out)
+  if (!opts || !out)
     return dn__error_set(err, DN_EINVAL, 0, "no options");
+  /* Options from an older header end before the fields it did not have;
+   * max_request_bytes is the last field this library knows. */
+  dn_purge_akamai_options oo;
+  dn_purge_akamai_options_init(&oo);
+  int orc = DN__OPTIONS_READ(dn_purge_akamai_options, host, max_request_bytes,
+                             &oo, opts, err);
+  if (orc)
+    return orc;
+  const dn_purge_akamai_options *o = &oo;
   int rc = check(o, &network, err);
   char base[320];
   snprintf(base, sizeof base, "https://%s", o->host ? o->host : "");

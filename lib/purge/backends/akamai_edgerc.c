@@ -213,11 +213,19 @@ int dn_purge_akamai_edgerc(const char *path, const char *section,
   if (!text)
     return dn__error_set(err, errno == ENOMEM ? DN_ENOMEM : DN_EIO, 0,
                          "cannot read %.200s: %s", path, strerror(errno));
-  dn_purge_akamai_options tmp = *out;
+  /* Only the fields .edgerc sets are written: *out may come from an
+   * older header, shorter than this library's struct. */
+  dn_purge_akamai_options tmp;
+  memset(&tmp, 0, sizeof tmp);
   int rc = dn__edgerc_parse(text, len, section, &tmp, buf, err);
   dn__wipe(text, len);
   dn__free(text);
-  if (rc == 0)
-    *out = tmp;
+  if (rc == 0) {
+    out->host = tmp.host;
+    out->client_token = tmp.client_token;
+    out->client_secret = tmp.client_secret;
+    out->access_token = tmp.access_token;
+    out->max_body = tmp.max_body;
+  }
   return rc;
 }

@@ -79,10 +79,26 @@ static int id_ok(const char *s) {
   return 1;
 }
 
-int dn_purge_backend_fastly(const dn_purge_fastly_options *o,
+void dn_purge_fastly_options_init_size(dn_purge_fastly_options *o,
+                                       size_t size) {
+  dn_purge_fastly_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+int dn_purge_backend_fastly(const dn_purge_fastly_options *opts,
                             dn_purge_backend *out, dn_error *err) {
-  if (!o || !out)
+  if (!opts || !out)
     return dn__error_set(err, DN_EINVAL, 0, "no options");
+  /* Options from an older header end before the fields it did not have;
+   * max_keys is the last field this library knows. */
+  dn_purge_fastly_options oo;
+  dn_purge_fastly_options_init(&oo);
+  int orc = DN__OPTIONS_READ(dn_purge_fastly_options, token, max_keys, &oo,
+                             opts, err);
+  if (orc)
+    return orc;
+  const dn_purge_fastly_options *o = &oo;
   if (!o->token || !*o->token)
     return dn__error_set(err, DN_ECONFIG, 0,
                          "fastly: no API token (DONUT_FASTLY_TOKEN)");

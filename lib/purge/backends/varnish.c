@@ -77,10 +77,26 @@ static void destinations(void *self, char *out, size_t cap) {
 static const dn_purger_ops varnish_ops = {
     DN_PURGER_OPS_VERSION, "varnish", 0, targets, build, destroy, destinations};
 
-int dn_purge_backend_varnish(const dn_purge_varnish_options *o,
+void dn_purge_varnish_options_init_size(dn_purge_varnish_options *o,
+                                        size_t size) {
+  dn_purge_varnish_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+int dn_purge_backend_varnish(const dn_purge_varnish_options *opts,
                              dn_purge_backend *out, dn_error *err) {
-  if (!o || !out)
+  if (!opts || !out)
     return dn__error_set(err, DN_EINVAL, 0, "no options");
+  /* Options from an older header end before the fields it did not have;
+   * max_field_bytes is the last field this library knows. */
+  dn_purge_varnish_options oo;
+  dn_purge_varnish_options_init(&oo);
+  int orc = DN__OPTIONS_READ(dn_purge_varnish_options, urls, max_field_bytes,
+                             &oo, opts, err);
+  if (orc)
+    return orc;
+  const dn_purge_varnish_options *o = &oo;
   if (o->nurls == 0 || !o->urls)
     return dn__error_set(err, DN_ECONFIG, 0,
                          "varnish: no server (DONUT_PURGE_URLS)");

@@ -120,9 +120,27 @@ static int split_header(const char *h, char **name, char **value,
   return 0;
 }
 
-int dn_purge_backend_webhook(const dn_purge_webhook_options *o,
+void dn_purge_webhook_options_init_size(dn_purge_webhook_options *o,
+                                        size_t size) {
+  dn_purge_webhook_options d;
+  memset(&d, 0, sizeof d);
+  dn__options_init(o, size, &d, sizeof d);
+}
+
+int dn_purge_backend_webhook(const dn_purge_webhook_options *opts,
                              dn_purge_backend *out, dn_error *err) {
-  if (!o || !out || (o->nheaders && !o->headers))
+  if (!opts || !out)
+    return dn__error_set(err, DN_EINVAL, 0, "no options");
+  /* Options from an older header end before the fields it did not have;
+   * nheaders is the last field this library knows. */
+  dn_purge_webhook_options oo;
+  dn_purge_webhook_options_init(&oo);
+  int orc = DN__OPTIONS_READ(dn_purge_webhook_options, urls, nheaders, &oo,
+                             opts, err);
+  if (orc)
+    return orc;
+  const dn_purge_webhook_options *o = &oo;
+  if (o->nheaders && !o->headers)
     return dn__error_set(err, DN_EINVAL, 0, "no options");
   if (o->nurls == 0 || !o->urls)
     return dn__error_set(err, DN_ECONFIG, 0,
