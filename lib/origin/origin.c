@@ -193,20 +193,16 @@ static void hint_put(dn_origin *o, const char *uri, uint64_t pass_until,
  * itself, and conditionals: a render needs the whole representation, and
  * the engine answers conditionals from its own validators. */
 static int not_forwarded(dn_slice name, int for_render) {
-  static const char *const never[] = {"connection",
-                                      "keep-alive",
-                                      "proxy-connection",
-                                      "proxy-authorization",
-                                      "te",
-                                      "trailer",
-                                      "transfer-encoding",
-                                      "upgrade",
-                                      "host",
-                                      "content-length",
-                                      "expect",
-                                      "accept-encoding",
-                                      "via",
-                                      NULL};
+  static const char *const never[] = {
+      "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+      "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+      "expect", "accept-encoding", "via",
+      /* The client's claims about where it
+       * comes from are not passed on: an
+       * application that trusts them could
+       * be told any address or host. */
+      "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded",
+      "x-real-ip", NULL};
   static const char *const conditional[] = {"if-match",
                                             "if-none-match",
                                             "if-modified-since",
@@ -242,6 +238,9 @@ int dn__origin_fields_add(dn__origin_fields *f, dn_slice name, dn_slice value) {
 int dn__origin_fields_common(dn__origin_fields *f) {
   int rc = dn__origin_fields_add(f, dn_slice_from_cstr("Via"),
                                  dn_slice_from_cstr("1.1 donut"));
+  rc = rc ? rc
+          : dn__origin_fields_add(f, dn_slice_from_cstr("X-Forwarded-Proto"),
+                                  dn_slice_from_cstr("http"));
   /* The ESI specification's way for a surrogate to say it processes ESI. */
   return rc ? rc
             : dn__origin_fields_add(
@@ -405,6 +404,24 @@ static int vary_covered(const dn__origin_policy *p, const char *sent) {
   return 1;
 }
 
+/* 1 when a response is uncacheable because it may be personal (rather
+ * than for its status or its lifetime): only then are the visitor's fields
+ * sent at once next time. */
+static int personal(const dn__origin_policy *p) {
+  static const char *const reasons[] = {
+      "Set-Cookie",
+      "Cache-Control: private",
+      "Cache-Control: no-store",
+      "Vary: *",
+      "Surrogate-Control: no-store",
+      "credentials without public or s-maxage",
+      NULL};
+  for (size_t i = 0; p->why && reasons[i]; i++)
+    if (strcmp(p->why, reasons[i]) == 0)
+      return 1;
+  return 0;
+}
+
 /* Fetches until the answer was asked for the right way: an uncacheable
  * answer to a shared fetch from a visitor with credentials is fetched again
  * privately, and a cacheable one that varies on fields not sent is fetched
@@ -422,7 +439,8 @@ static int fetch_resource(dn_origin *o, dn_render *r, const char *uri,
   if (!f->pol.cacheable) {
     dn_render_set_uncacheable(r);
     *private_ = 1;
-    hint_put(o, uri, wall_ms() + PASS_MS, h.vary);
+    if (personal(&f->pol))
+      hint_put(o, uri, wall_ms() + PASS_MS, h.vary);
     dn_slice v;
     if (dn_render_header(r, "cookie", &v) != 0 &&
         dn_render_header(r, "authorization", &v) != 0)
@@ -480,19 +498,15 @@ int dn__origin_field_passes(dn_slice name, int uncacheable) {
 
 static int write_fields(dn_render *r, const fetch *f, int uncacheable) {
   int rc = dn_render_set_status(r, f->res.status);
-  char name[128], value[4096];
   for (size_t i = 0; rc == 0 && i < dn_http_headers_count(f->res.fields); i++) {
     dn_http_field fd = dn_http_headers_at(f->res.fields, i);
-    if (!dn__origin_field_passes(fd.name, uncacheable) ||
-        fd.name.len >= sizeof name || fd.value.len >= sizeof value)
+    if (!dn__origin_field_passes(fd.name, uncacheable))
       continue;
-    memcpy(name, fd.name.ptr, fd.name.len);
-    name[fd.name.len] = '\0';
-    memcpy(value, fd.value.ptr, fd.value.len);
-    value[fd.value.len] = '\0';
-    rc = dn_render_set_header(r, name, value);
-    if (rc == DN_EHEADER)
-      rc = 0; /* a field the engine does not take is left out */
+    char *name = dn__strndup(fd.name.ptr, fd.name.len);
+    char *value = dn__strndup(fd.value.ptr, fd.value.len);
+    rc = name && value ? dn_render_set_header(r, name, value) : DN_ENOMEM;
+    dn__free(name);
+    dn__free(value);
   }
   return rc;
 }
