@@ -27,8 +27,9 @@ scripts/check-format.sh
 echo "== build and test (RelWithDebInfo)"
 run_suite build
 
-echo "== layers (scripts/check-layers.sh)"
+echo "== layers and circles (scripts/check-layers.sh, scripts/check-circles.sh)"
 scripts/check-layers.sh build/layers.txt
+scripts/check-circles.sh build
 
 echo "== minimal build: engine, URI and HTTP only (no server, purgers, shared stores or origin mode)"
 run_suite build-minimal -DDONUT_WITH_SERVER=OFF -DDONUT_WITH_PURGE=OFF \

@@ -149,8 +149,17 @@ static int lease_or_wait(dn__getctx *c, dn_slice lk, const char *uri,
   unsigned waited = 0, step = 1;
   for (;;) {
     int rc = dn__store_set(e->store, lk, tb, e->lease_ms, DN_STORE_ADD);
-    if (rc == 0)
+    if (rc == 0) {
+      /* The holder before us may have stored the shell and released the
+       * lease between our miss and this add: look once more, so that a
+       * resource is rendered once across processes. */
+      if (dn__load_shell(c, uri, len, out) == 0 && *out) {
+        dn__store_del(e->store, lk);
+        dn_blob_unref(tb);
+        return 1;
+      }
       *leased = 1;
+    }
     if (rc != DN_EEXIST || waited >= e->lease_ms)
       break;
     sleep_ms(step);

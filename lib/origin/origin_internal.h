@@ -1,5 +1,8 @@
 /* origin_internal.h - the origin's structure, shared by origin.c (the
- * renderer) and origin_proxy.c (unsafe methods, same-origin URIs). */
+ * renderer), origin_proxy.c (unsafe methods, same-origin URIs) and
+ * origin_fields.c (request fields, the log). Calls go one way: origin.c
+ * uses origin_proxy.c and origin_fields.c, origin_proxy.c uses
+ * origin_fields.c, which uses neither. */
 #ifndef DN_ORIGIN_INTERNAL_H
 #define DN_ORIGIN_INTERNAL_H
 
@@ -45,8 +48,6 @@ int dn__origin_fields_common(dn__origin_fields *f);
 int dn__origin_fields_forward(dn__origin_fields *f, dn_slice name,
                               dn_slice value, int for_render);
 void dn__origin_fields_free(dn__origin_fields *f);
-/* 1 when an upstream response field goes to the client. */
-int dn__origin_field_passes(dn_slice name, int uncacheable);
 
 /* origin_proxy.c: the resource URI of an ESI include's src in page_uri
  * ("<base>/path"): an absolute path, a relative reference, or an absolute

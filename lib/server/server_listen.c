@@ -328,25 +328,6 @@ void dn_server_free(dn_server *srv) {
   dn__server_check_done(srv);
 }
 
-static uint64_t load(const uint64_t *p) {
-  return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-void dn__counters_read(const dn_server *srv, dn_server_stats *st,
-                       dn__latency lat[DN__CACHE_KINDS]) {
-  const dn__counters *c = srv->c;
-  const uint64_t *from = (const uint64_t *)&c->st;
-  uint64_t *to = (uint64_t *)st;
-  for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
-    to[i] = load(from + i);
-  for (int k = 0; lat && k < DN__CACHE_KINDS; k++) {
-    for (int b = 0; b <= DN__LATENCY_BUCKETS; b++)
-      lat[k].bucket[b] = load(&c->lat[k].bucket[b]);
-    lat[k].count = load(&c->lat[k].count);
-    lat[k].sum_us = load(&c->lat[k].sum_us);
-  }
-}
-
 void dn_server_stats_get(const dn_server *srv, dn_server_stats *out) {
   dn__counters_read(srv, out, NULL);
 }

@@ -27,21 +27,6 @@
 
 enum { KIND_MEMORY, KIND_MEMCACHED, KIND_REDIS, KIND_NULL };
 
-/* ---- options ----------------------------------------------------------------
- */
-void dn_store_shared_options_init_size(dn_store_shared_options *o,
-                                       size_t size) {
-  dn_store_shared_options d;
-  memset(&d, 0, sizeof d);
-  dn__options_init(o, size, &d, sizeof d);
-}
-
-void dn_store_env_options_init_size(dn_store_env_options *o, size_t size) {
-  dn_store_env_options d;
-  memset(&d, 0, sizeof d);
-  dn__options_init(o, size, &d, sizeof d);
-}
-
 /* Reads the caller's options and the ones they point to, each by its own
  * size; memory is the last field of dn_store_env_options this library
  * knows. */
