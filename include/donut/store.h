@@ -54,6 +54,9 @@ typedef struct dn_store_stats {
   uint64_t errors;      /* failed operations (unreachable, timeouts) */
   uint64_t corrupt;     /* values rejected as corrupt or foreign */
   uint64_t round_trips; /* network round trips (0 for in-process stores) */
+  /* Requests sent again on a fresh connection after a pooled one was
+   * found closed (an idle timeout on the server, a restarted server). */
+  uint64_t reconnects;
 } dn_store_stats;
 
 typedef struct dn_store_ops {

@@ -336,6 +336,7 @@ void dn__shared_counters_init(dn__shared_counters *c) {
   atomic_init(&c->errors, 0);
   atomic_init(&c->corrupt, 0);
   atomic_init(&c->round_trips, 0);
+  atomic_init(&c->reconnects, 0);
 }
 
 void dn__shared_counters_get(dn__shared_counters *c, dn_store_stats *out) {
@@ -346,6 +347,7 @@ void dn__shared_counters_get(dn__shared_counters *c, dn_store_stats *out) {
   out->corrupt = atomic_load_explicit(&c->corrupt, memory_order_relaxed);
   out->round_trips =
       atomic_load_explicit(&c->round_trips, memory_order_relaxed);
+  out->reconnects = atomic_load_explicit(&c->reconnects, memory_order_relaxed);
 }
 
 int dn__parse_seq(const char *s, size_t len, uint64_t *out) {

@@ -106,7 +106,7 @@ int dn__shared_conf_init(dn__shared_conf *conf,
                          const dn_store_shared_options *opts, dn_error *err);
 
 typedef struct dn__shared_counters {
-  atomic_uint_fast64_t hits, misses, errors, corrupt, round_trips;
+  atomic_uint_fast64_t hits, misses, errors, corrupt, round_trips, reconnects;
 } dn__shared_counters;
 
 void dn__shared_counters_init(dn__shared_counters *c);

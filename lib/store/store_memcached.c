@@ -31,6 +31,18 @@
  * retry_ms, instead of moving its keys to another server where stale
  * copies could survive the failed server's return.
  *
+ * A connection that the server closed while idle (memcached -o
+ * idle_timeout) or that died with a restarted server fails only when it is
+ * next used. libmemcached 1.1 then closes the socket, but only a failed
+ * connect puts the server in its retry_timeout, never a broken
+ * established TCP connection (quit.cc: memcached_quit_server marks the
+ * server for timeout on I/O death only over UDP). So every operation sends
+ * its request once more on the same handle when it fails at the
+ * connection level (mc_conn_lost): the handle connects afresh, and the
+ * caller sees neither the failure nor a retry window. When the server is
+ * really down, the connect fails, and libmemcached's retry_timeout starts
+ * as before.
+ *
  * The server list is split by libmemcached's memcached_servers_parse();
  * the checks it lacks are at the end of this file, with the constructor.
  */
@@ -82,6 +94,47 @@ static int mc_err(memcached_return_t r) {
 static int mc_fail(mc_store *s, memcached_return_t r) {
   DN__COUNT(&s->ctr, errors, 1);
   return mc_err(r);
+}
+
+/* A failure of the connection rather than an answer of the server: the
+ * connection was closed or reset, or a read or write on it failed. Not a
+ * timeout (a slow server may yet apply the request; resending would double
+ * the wait), not a miss, NOT_STORED or an error reply. A failed connect
+ * also gives MEMCACHED_CONNECTION_FAILURE; its resend then meets
+ * MEMCACHED_SERVER_TEMPORARILY_DISABLED at once, without touching the
+ * network. */
+static int mc_conn_lost(memcached_return_t r) {
+  switch (r) {
+  case MEMCACHED_CONNECTION_FAILURE:
+  case MEMCACHED_WRITE_FAILURE:
+  case MEMCACHED_READ_FAILURE:
+  case MEMCACHED_UNKNOWN_READ_FAILURE:
+  case MEMCACHED_PARTIAL_READ:
+  case MEMCACHED_ERRNO:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Whether to send a request once more after r: only after a lost
+ * connection, and once per call (see the top). The handle reconnects by
+ * itself on the resend.
+ *
+ * Resending is safe for every request in this file: get, set, delete and
+ * touch give the same result when applied twice. incr of the sequence may
+ * be applied twice when the reply, not the request, was lost; the
+ * sequence then moves on by 2, which the engine cannot tell from two bumps
+ * (it only needs it to move forward). add (leases, first tag versions,
+ * the sequence) may then find its own value and answer NOT_STORED: mc_set
+ * reads the value back and counts its own as stored, and mc_seq_create
+ * reads the sequence back, as it does after losing a race. */
+static int mc_retry(mc_store *s, memcached_return_t r, int *retried) {
+  if (*retried || !mc_conn_lost(r))
+    return 0;
+  *retried = 1;
+  DN__COUNT(&s->ctr, reconnects, 1);
+  return 1;
 }
 
 static time_t mc_exptime(uint64_t ttl_ms) {
@@ -202,7 +255,7 @@ typedef struct mc_got {
   uint64_t seq;
   int rc;          /* DN_ENOMEM while decoding */
   size_t received; /* values that came back */
-  int counted;     /* an error was counted for this call */
+  int some_errors; /* memcached_mget reported a failed server */
 } mc_got;
 
 /* memcached pads a shrinking incr/decr result with spaces; allow them. */
@@ -241,9 +294,11 @@ static void mc_take(mc_store *s, const mc_req *q, const dn_slice *keys,
   }
 }
 
+/* Reads the replies of an mget. Returns 1 (nothing came back because the
+ * connection was lost: send the mget again), 0 or an error. */
 static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
                         const dn_slice *keys, size_t n, dn_blob **out,
-                        mc_got *g) {
+                        mc_got *g, int *retried) {
   /* On our stack: memcached_fetch_result frees a result it allocated
    * itself when the replies run out. */
   memcached_result_st res;
@@ -256,15 +311,19 @@ static int mc_fetch_all(mc_store *s, memcached_st *m, const mc_req *q,
     mc_take(s, q, keys, n, &res, out, g);
   }
   memcached_result_free(&res);
-  if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS)
-    return mc_fail(s, r);
   /* A server that died between the request and its reply ends the fetch
    * like any other; libmemcached only remembers it as the last error. */
   memcached_return_t last = memcached_last_error(m);
-  if (memcached_fatal(last)) {
-    if (!g->counted)
-      DN__COUNT(&s->ctr, errors, 1);
-    if (g->received == 0)
+  int bad =
+      r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS;
+  if (g->received == 0 && (bad || memcached_fatal(last) || g->some_errors) &&
+      mc_retry(s, mc_conn_lost(r) ? r : last, retried))
+    return 1;
+  if (bad)
+    return mc_fail(s, r);
+  if (memcached_fatal(last) || g->some_errors) {
+    DN__COUNT(&s->ctr, errors, 1);
+    if (g->received == 0 && memcached_fatal(last))
       rc = mc_err(last);
   }
   return rc ? rc : g->rc;
@@ -289,17 +348,16 @@ static int mc_get_multi(void *self, const dn_slice *keys, size_t n,
   memcached_st *m = mc_acquire(s, s->pool, &rc);
   if (!m)
     goto out;
-  memcached_return_t r = memcached_mget(m, q.ptrs, q.lens, q.m);
-  DN__COUNT(&s->ctr, round_trips, 1);
-  if (r == MEMCACHED_SUCCESS || r == MEMCACHED_SOME_ERRORS) {
-    if (r == MEMCACHED_SOME_ERRORS) {
-      DN__COUNT(&s->ctr, errors, 1);
-      g.counted = 1;
-    }
-    rc = mc_fetch_all(s, m, &q, keys, n, out, &g);
-  } else {
-    rc = mc_fail(s, r);
-  }
+  int retried = 0;
+  do {
+    memcached_return_t r = memcached_mget(m, q.ptrs, q.lens, q.m);
+    DN__COUNT(&s->ctr, round_trips, 1);
+    g.some_errors = r == MEMCACHED_SOME_ERRORS;
+    if (r == MEMCACHED_SUCCESS || r == MEMCACHED_SOME_ERRORS)
+      rc = mc_fetch_all(s, m, &q, keys, n, out, &g, &retried);
+    else
+      rc = mc_retry(s, r, &retried) ? 1 : mc_fail(s, r);
+  } while (rc == 1);
   memcached_pool_release(s->pool, m);
   if (!rc && seq && !g.seq_found)
     rc = mc_seq_get(s, &g.seq);
@@ -324,6 +382,23 @@ out:
 
 /* ---- writes -----------------------------------------------------------------
  */
+/* After a resent add answered NOT_STORED: the first add may have stored
+ * the value before its reply was lost. Our own value counts as stored (a
+ * lease token is random, so an equal value is ours; a value anyone would
+ * write, such as "1", may be another caller's, and then two callers go
+ * ahead, which a lease only makes unlikely, never impossible). */
+static int mc_add_is_ours(mc_store *s, memcached_st *m, const char *k,
+                          size_t kl, const dn__buf *enc) {
+  size_t vl = 0;
+  uint32_t flags = 0;
+  memcached_return_t r;
+  char *v = memcached_get(m, k, kl, &vl, &flags, &r);
+  DN__COUNT(&s->ctr, round_trips, 1);
+  int ours = v && vl == enc->len && memcmp(v, enc->data, vl) == 0;
+  free(v); /* libmemcached's default allocator */
+  return ours;
+}
+
 static int mc_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
                   int mode) {
   mc_store *s = self;
@@ -342,12 +417,17 @@ static int mc_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   memcached_st *m = mc_acquire(s, s->pool, &rc);
   if (!m)
     goto out;
-  memcached_return_t r =
-      mode == DN_STORE_ADD
-          ? memcached_add(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0)
-          : memcached_set(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0);
+  memcached_return_t r;
+  int retried = 0;
+  do {
+    r = mode == DN_STORE_ADD
+            ? memcached_add(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0)
+            : memcached_set(m, k, kl, enc.data, enc.len, mc_exptime(ttl_ms), 0);
+    DN__COUNT(&s->ctr, round_trips, 1);
+  } while (r != MEMCACHED_SUCCESS && mc_retry(s, r, &retried));
+  if (r == MEMCACHED_NOTSTORED && retried && mc_add_is_ours(s, m, k, kl, &enc))
+    r = MEMCACHED_SUCCESS;
   memcached_pool_release(s->pool, m);
-  DN__COUNT(&s->ctr, round_trips, 1);
   if (r == MEMCACHED_NOTSTORED && mode == DN_STORE_ADD)
     rc = DN_EEXIST;
   else if (r == MEMCACHED_E2BIG)
@@ -363,6 +443,7 @@ out:
  * for replies. */
 typedef struct mc_touched {
   size_t count, pending, bytes;
+  memcached_return_t failed; /* the first failure, counted by the caller */
   uint32_t server[DN__MAX_SERVERS];
   char key[DN__MAX_SERVERS][DN__SKEY_MAX + 1];
   size_t len[DN__MAX_SERVERS];
@@ -392,13 +473,17 @@ static int mc_sync(mc_store *s, memcached_st *m, mc_touched *t) {
   kl += sizeof probe - 1;
   int rc = 0;
   memcached_return_t r = memcached_flush_buffers(m);
-  if (r != MEMCACHED_SUCCESS)
-    rc = mc_fail(s, r);
+  if (r != MEMCACHED_SUCCESS) {
+    rc = mc_err(r);
+    t->failed = r;
+  }
   for (size_t i = 0; i < t->count; i++) {
     r = memcached_touch_by_key(m, t->key[i], t->len[i], k, kl, 1);
     DN__COUNT(&s->ctr, round_trips, 1);
-    if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND && !rc)
-      rc = mc_fail(s, r);
+    if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND && !rc) {
+      rc = mc_err(r);
+      t->failed = r;
+    }
   }
   t->count = t->pending = t->bytes = 0;
   return rc;
@@ -423,8 +508,10 @@ static int mc_send_one(mc_store *s, memcached_st *m, dn_slice key,
   if (rc)
     return rc;
   memcached_return_t r = memcached_set(m, k, kl, enc->data, enc->len, exp, 0);
-  if (r != MEMCACHED_BUFFERED && r != MEMCACHED_SUCCESS)
-    return mc_fail(s, r);
+  if (r != MEMCACHED_BUFFERED && r != MEMCACHED_SUCCESS) {
+    t->failed = r;
+    return mc_err(r);
+  }
   mc_touch_note(t, m, k, kl);
   t->pending++;
   t->bytes += enc->len;
@@ -447,11 +534,22 @@ static int mc_set_multi(void *self, const dn_slice *keys,
   if (!m)
     goto out;
   time_t exp = mc_exptime(ttl_ms);
-  for (size_t i = 0; i < n && !rc; i++)
-    rc = mc_send_one(s, m, keys[i], values[i], exp, &enc, t);
-  int sync = mc_sync(s, m, t);
-  if (!rc)
-    rc = sync;
+  /* A lost connection sends every set again: the ones the server already
+   * applied are applied twice, with the same values. */
+  for (int retried = 0;;) {
+    t->failed = MEMCACHED_SUCCESS;
+    for (size_t i = 0; i < n && !rc; i++)
+      rc = mc_send_one(s, m, keys[i], values[i], exp, &enc, t);
+    int sync = mc_sync(s, m, t);
+    if (!rc)
+      rc = sync;
+    if (!rc || t->failed == MEMCACHED_SUCCESS ||
+        !mc_retry(s, t->failed, &retried))
+      break;
+    rc = 0;
+  }
+  if (t->failed != MEMCACHED_SUCCESS)
+    DN__COUNT(&s->ctr, errors, 1);
   memcached_pool_release(s->bpool, m);
 out:
   dn__buf_free(&enc);
@@ -471,9 +569,14 @@ static int mc_del(void *self, dn_slice key) {
   memcached_st *m = mc_acquire(s, s->pool, &rc);
   if (!m)
     return rc;
-  memcached_return_t r = memcached_delete(m, k, kl, 0);
+  memcached_return_t r;
+  int retried = 0;
+  do {
+    r = memcached_delete(m, k, kl, 0);
+    DN__COUNT(&s->ctr, round_trips, 1);
+  } while (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND &&
+           mc_retry(s, r, &retried));
   memcached_pool_release(s->pool, m);
-  DN__COUNT(&s->ctr, round_trips, 1);
   if (r != MEMCACHED_SUCCESS && r != MEMCACHED_NOTFOUND)
     return mc_fail(s, r);
   return 0;
@@ -520,8 +623,12 @@ static int mc_seq_read(mc_store *s, memcached_st *m, uint64_t *out) {
   size_t vl = 0;
   uint32_t flags = 0;
   memcached_return_t r;
-  char *v = memcached_get(m, s->seq_key, s->seq_len, &vl, &flags, &r);
-  DN__COUNT(&s->ctr, round_trips, 1);
+  char *v;
+  int retried = 0;
+  do {
+    v = memcached_get(m, s->seq_key, s->seq_len, &vl, &flags, &r);
+    DN__COUNT(&s->ctr, round_trips, 1);
+  } while (!v && mc_retry(s, r, &retried));
   if (!v && r == MEMCACHED_NOTFOUND)
     return 1;
   if (!v && r != MEMCACHED_SUCCESS)
@@ -556,12 +663,15 @@ static int mc_seq_bump(void *self, uint64_t *out) {
   memcached_st *m = mc_acquire(s, s->pool, &rc);
   if (!m)
     return rc;
+  int retried = 0;
   for (int attempt = 0; attempt < 4; attempt++) {
     uint64_t v = 0;
     memcached_return_t r =
         memcached_increment(m, s->seq_key, s->seq_len, 1, &v);
     DN__COUNT(&s->ctr, round_trips, 1);
-    if (r == MEMCACHED_SUCCESS) {
+    if (mc_retry(s, r, &retried)) {
+      rc = 1; /* the connection was lost: once more */
+    } else if (r == MEMCACHED_SUCCESS) {
       *out = v;
       rc = 0;
     } else if (r == MEMCACHED_NOTFOUND) {

@@ -8,6 +8,15 @@
  * is left alone for retry_ms so callers fail fast instead of each waiting
  * for a timeout.
  *
+ * A connection the server closed while it sat idle (redis `timeout`), or
+ * that died with a restarted server, fails only when it is next used. So
+ * when a pooled connection fails at the connection level (a send error,
+ * EOF or a reset while reading; not a timeout, not an error reply), the
+ * same request is sent once more, at once, on a fresh connection, without
+ * counting an error or starting the retry window; only when that fails too
+ * does the usual failure handling run. See rd_exec for why resending is
+ * safe for every command this file sends.
+ *
  * Every call is one round trip: commands are appended to the context's
  * buffer, written at once, and the replies read back. hiredis 0.14 writes
  * with write(2), which raises SIGPIPE when the server has gone away and
@@ -70,10 +79,13 @@ typedef struct rd_store {
   size_t seq_len;
 } rd_store;
 
-/* A borrowed connection; `broken` closes it on release. */
+/* A borrowed connection; `broken` closes it on release. `fresh`: opened
+ * during this call (a failure then is not a stale connection); `retried`:
+ * this call already reconnected once; `resent`: a request may have been
+ * applied by the server before the connection was lost and sent again. */
 typedef struct rd_link {
   redisContext *c;
-  int broken;
+  int broken, fresh, retried, resent;
 } rd_link;
 
 static uint64_t mono_ms(void) {
@@ -123,46 +135,98 @@ static int rd_io_error(const redisContext *c, int saved_errno) {
   return DN_ESTORE;
 }
 
-/* Writes the context's output buffer with MSG_NOSIGNAL (see the top). The
- * socket has SO_SNDTIMEO from redisSetTimeout, so a stuck server gives
- * EAGAIN after io_timeout_ms. */
-static int rd_flush(redisContext *c) {
-  size_t len = sdslen(c->obuf), off = 0;
+/* Writes buf with MSG_NOSIGNAL (see the top). The socket has SO_SNDTIMEO
+ * from redisSetTimeout, so a stuck server gives EAGAIN after
+ * io_timeout_ms. */
+static int rd_flush(redisContext *c, const char *buf, size_t len) {
+  size_t off = 0;
   while (off < len) {
-    ssize_t w = send(c->fd, c->obuf + off, len - off, MSG_NOSIGNAL);
+    ssize_t w = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
       return errno == EAGAIN || errno == EWOULDBLOCK ? DN_ETIMEDOUT : DN_ESTORE;
     off += (size_t)w;
   }
-  sdsclear(c->obuf);
-  return 0;
-}
-
-/* Sends what was appended and reads n replies (freed by the caller with
- * rd_free_replies, also on failure). One round trip. */
-static int rd_exec(rd_store *s, rd_link *l, redisReply **rep, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    rep[i] = NULL;
-  DN__COUNT(&s->ctr, round_trips, 1);
-  int rc = rd_flush(l->c);
-  if (rc)
-    return rd_fail(s, l, rc);
-  for (size_t i = 0; i < n; i++) {
-    void *r = NULL;
-    errno = 0;
-    if (redisGetReply(l->c, &r) != REDIS_OK || !r)
-      return rd_fail(s, l, rd_io_error(l->c, errno));
-    rep[i] = r;
-  }
   return 0;
 }
 
 static void rd_free_replies(redisReply **rep, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (rep[i])
+    if (rep[i]) {
       freeReplyObject(rep[i]);
+      rep[i] = NULL;
+    }
+}
+
+/* One round trip of the request in buf. *lost says whether it failed at
+ * the connection level: a send error other than a timeout, or EOF or a
+ * reset while reading. *sent: the whole request went out. */
+static int rd_round_trip(rd_store *s, rd_link *l, const char *buf, size_t len,
+                         redisReply **rep, size_t n, int *lost, int *sent) {
+  DN__COUNT(&s->ctr, round_trips, 1);
+  errno = 0;
+  int rc = rd_flush(l->c, buf, len);
+  *lost = rc == DN_ESTORE;
+  *sent = rc == 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    void *r = NULL;
+    errno = 0;
+    if (redisGetReply(l->c, &r) != REDIS_OK || !r) {
+      rc = rd_io_error(l->c, errno);
+      *lost = l->c->err == REDIS_ERR_EOF ||
+              (l->c->err == REDIS_ERR_IO && rc == DN_ESTORE);
+    } else {
+      rep[i] = r;
+    }
+  }
+  return rc;
+}
+
+static int rd_connect(rd_store *s, rd_link *l);
+
+/* Sends what was appended and reads n replies (freed by the caller with
+ * rd_free_replies, also on failure). One round trip, or two when a pooled
+ * connection turns out to be dead: the request is then sent again on a
+ * fresh connection (once per call, never on a connection this call just
+ * opened, never after a timeout, when a slow server may still apply it).
+ *
+ * Resending is safe for every request in this file. GET, MGET, ZSCAN,
+ * SET, UNLINK, ZADD GT, ZREMRANGEBYSCORE and PEXPIREAT NX/GT give the same
+ * result when applied twice. INCR of the sequence (inside MULTI/EXEC) may
+ * be applied twice when the reply, not the request, was lost: the
+ * sequence then moves on by 2, which the engine cannot tell from two bumps
+ * (it only needs the sequence to move forward). SET NX (leases, first tag
+ * versions) may then find its own value and answer DN_EEXIST: `resent`
+ * tells rd_set to read the value back and count its own as stored. */
+static int rd_exec(rd_store *s, rd_link *l, redisReply **rep, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    rep[i] = NULL;
+  /* Keep the request: a resend needs it after the context is gone. */
+  sds req = l->c->obuf;
+  l->c->obuf = sdsempty();
+  if (!l->c->obuf) {
+    l->c->obuf = req;
+    l->broken = 1;
+    return DN_ENOMEM;
+  }
+  int lost = 0, sent = 0;
+  int rc = rd_round_trip(s, l, req, sdslen(req), rep, n, &lost, &sent);
+  if (rc && lost && !l->fresh && !l->retried) {
+    rd_free_replies(rep, n);
+    l->retried = 1;
+    l->resent = sent;
+    DN__COUNT(&s->ctr, reconnects, 1);
+    redisFree(l->c);
+    rc = rd_connect(s, l); /* counts its own failure */
+    if (rc) {
+      sdsfree(req);
+      return rc;
+    }
+    rc = rd_round_trip(s, l, req, sdslen(req), rep, n, &lost, &sent);
+  }
+  sdsfree(req);
+  return rc ? rd_fail(s, l, rc) : 0;
 }
 
 static int rd_append(rd_link *l, int argc, const char **argv,
@@ -220,6 +284,7 @@ static int rd_connect(rd_store *s, rd_link *l) {
   l->c = redisConnectWithTimeout(s->url.hp.host, (int)s->url.hp.port,
                                  ms_tv(s->conf.connect_timeout_ms));
   l->broken = 0;
+  l->fresh = 1;
   if (!l->c)
     return DN_ENOMEM;
   if (l->c->err) {
@@ -278,7 +343,7 @@ static int rd_wait_slot(rd_store *s) {
 
 static int rd_acquire(rd_store *s, rd_link *l) {
   l->c = NULL;
-  l->broken = 0;
+  l->broken = l->fresh = l->retried = l->resent = 0;
   pthread_mutex_lock(&s->mu);
   int slot = rd_wait_slot(s);
   if (slot == 1)
@@ -379,7 +444,7 @@ static int rd_mget(rd_store *s, const dn_slice *keys, size_t n, dn_blob **out,
   if (!rep)
     return DN_ENOMEM;
   rd_link l;
-  int rc = rd_acquire(s, &l);
+  int rc = rd_acquire(s, &l), held = rc == 0;
   if (!rc)
     rc = rd_append_mgets(s, &l, keys, n, seq != NULL, chunks);
   if (!rc)
@@ -394,7 +459,7 @@ static int rd_mget(rd_store *s, const dn_slice *keys, size_t n, dn_blob **out,
   }
   rd_free_replies(rep, chunks);
   dn__free(rep);
-  if (l.c)
+  if (held)
     rd_release(s, &l);
   return rc;
 }
@@ -462,6 +527,26 @@ static int rd_set_reply(rd_store *s, const redisReply *r, int nx) {
   return DN_ESTORE;
 }
 
+/* After a resent SET NX answered DN_EEXIST: the first send may have
+ * stored the value before its reply was lost. Our own value counts as
+ * stored (a lease token is random, so an equal value is ours; a value
+ * anyone would write, such as "1", may be another caller's, and then two
+ * callers go ahead, which a lease only makes unlikely, never impossible). */
+static int rd_add_is_ours(rd_store *s, rd_link *l, const char *k, size_t kl,
+                          const dn__buf *enc) {
+  const char *argv[2] = {"GET", k};
+  size_t lens[2] = {3, kl};
+  redisReply *rep = NULL;
+  int rc = rd_append(l, 2, argv, lens);
+  if (!rc)
+    rc = rd_exec(s, l, &rep, 1);
+  int ours = !rc && rep->type == REDIS_REPLY_STRING &&
+             (size_t)rep->len == enc->len &&
+             memcmp(rep->str, enc->data, enc->len) == 0;
+  rd_free_replies(&rep, 1);
+  return ours;
+}
+
 static int rd_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
                   int mode) {
   rd_store *s = self;
@@ -489,6 +574,8 @@ static int rd_set(void *self, dn_slice key, dn_blob *value, uint64_t ttl_ms,
   if (!rc)
     rc = rd_set_reply(s, rep, nx);
   rd_free_replies(&rep, 1);
+  if (rc == DN_EEXIST && l.resent && rd_add_is_ours(s, &l, k, kl, &enc))
+    rc = 0;
   rd_release(s, &l);
 out:
   dn__buf_free(&enc);

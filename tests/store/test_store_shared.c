@@ -7,11 +7,15 @@
  * A missing server binary fails the suite: a cache that was never tested
  * against its server must not look green.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libmemcached/memcached.h>
 
@@ -831,6 +835,157 @@ static void test_server_hangs(void **state) {
   dn_test_server_stop(&srv);
 }
 
+/* ---- dead connections to a live server --------------------------------------
+ * A connection that the server closed while it sat idle, or that died with
+ * a restarted server, costs no failed operation: the request goes again
+ * on a fresh connection, and no retry window starts.
+ */
+#define OP_KINDS 9
+
+/* Runs operation `i` of OP_KINDS kinds and returns its result; a kind that
+ * this backend does not offer (memcached's index) does a get instead. */
+static int run_op(int kind, dn_store *st, int i) {
+  dn_slice keys[2] = {S("dead-1"), S("dead-2")};
+  dn_blob *out[2] = {NULL, NULL};
+  dn_blob *v = B("v", 1);
+  dn_blob *vals[2] = {v, v};
+  uint64_t seq = 0;
+  dn_strings m = {0};
+  static unsigned leases;
+  char lease[32];
+  int rc;
+  snprintf(lease, sizeof lease, "lease-%u", ++leases);
+  if (kind == DN_TEST_MEMCACHED && i >= 7)
+    i = 1;
+  switch (i) {
+  case 0:
+    rc = dn__store_set(st, keys[0], v, 0, DN_STORE_SET);
+    break;
+  case 1:
+    rc = dn__store_get_multi(st, keys, 2, out, &seq);
+    break;
+  case 2:
+    rc = dn__store_set_multi(st, keys, vals, 2, 0);
+    break;
+  case 3:
+    rc = dn__store_del(st, keys[1]);
+    break;
+  case 4:
+    rc = dn__store_seq_get(st, &seq);
+    break;
+  case 5:
+    rc = dn__store_seq_bump(st, &seq);
+    break;
+  case 6: /* a lease: exactly one add of a new key succeeds */
+    rc = dn__store_set(st, (dn_slice){lease, strlen(lease)}, v, 5000,
+                       DN_STORE_ADD);
+    if (!rc)
+      rc = dn__store_set(st, (dn_slice){lease, strlen(lease)}, v, 5000,
+                         DN_STORE_ADD) == DN_EEXIST
+               ? 0
+               : DN_EINVAL;
+    break;
+  case 7:
+    rc = dn__store_index_add(st, keys[0], S("member"), 0);
+    break;
+  default:
+    rc = dn__store_index_members(st, keys[0], &m);
+    break;
+  }
+  dn_strings_free(&m);
+  dn_blob_unref(out[0]);
+  dn_blob_unref(out[1]);
+  dn_blob_unref(v);
+  return rc;
+}
+
+static const char *const *idle_close_flags(int kind) {
+  static const char *const mc[] = {"-o", "idle_timeout=1", NULL};
+  static const char *const rd[] = {"--timeout", "1", NULL};
+  return kind == DN_TEST_MEMCACHED ? mc : rd;
+}
+
+/* Opens a connection of our own, sends one request, and waits until the
+ * server closes it for idleness (or 10 s): connections used before it are
+ * closed by then too. memcached checks idle connections only every second
+ * or so, so a fixed sleep would have to be long to be safe. */
+static void wait_idle_close(const dn_test_server *srv) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)srv->port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  const char *req =
+      srv->kind == DN_TEST_MEMCACHED ? "version\r\n" : "*1\r\n$4\r\nPING\r\n";
+  assert_true(send(fd, req, strlen(req), MSG_NOSIGNAL) > 0);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+    ;
+  assert_int_equal(n, 0); /* closed by the server, not timed out */
+  close(fd);
+  sleep_ms(100);
+}
+
+/* The server closes connections idle for a second (memcached -o
+ * idle_timeout=1, redis timeout 1). Once it has closed the store's, every
+ * kind of operation succeeds at the first try. */
+static void test_idle_connections_closed_by_the_server(void **state) {
+  backend *b = *state;
+  dn_test_server srv;
+  assert_int_equal(start_or_report(&srv, b->kind, idle_close_flags(b->kind)),
+                   0);
+  dn_store_shared_options o = fast_fail();
+  o.retry_ms = 10000; /* a retry window would fail everything below */
+  dn_store *st;
+  assert_int_equal(open_store(b->kind, &srv, &o, &st), 0);
+  for (int i = 0; i < OP_KINDS; i++)
+    assert_int_equal(run_op(b->kind, st, i), 0);
+  wait_idle_close(&srv);
+  dn_store_stats before = stats(st);
+  for (int i = 0; i < OP_KINDS; i++)
+    assert_int_equal(run_op(b->kind, st, i), 0);
+  dn_store_stats after = stats(st);
+  assert_int_equal(after.errors, before.errors);
+  /* memcached: the plain and the pipelining handle both reconnected. */
+  assert_true(after.reconnects - before.reconnects >=
+              (b->kind == DN_TEST_MEMCACHED ? 2u : 1u));
+  dn_store_free(st);
+  dn_test_server_stop(&srv);
+}
+
+/* The server restarts (empty) while the store is idle: the first
+ * operation of every kind succeeds, with no retry window after it. */
+static void test_restart_while_idle_costs_nothing(void **state) {
+  backend *b = *state;
+  dn_test_server srv;
+  assert_int_equal(start_or_report(&srv, b->kind, NULL), 0);
+  dn_store_shared_options o = fast_fail();
+  o.retry_ms = 10000;
+  dn_store *st;
+  assert_int_equal(open_store(b->kind, &srv, &o, &st), 0);
+  for (int i = 0; i < OP_KINDS; i++)
+    assert_int_equal(run_op(b->kind, st, i), 0);
+  for (int i = 0; i < OP_KINDS; i++) {
+    assert_int_equal(dn_test_server_restart(&srv), 0);
+    dn_store_stats before = stats(st);
+    assert_int_equal(run_op(b->kind, st, i), 0);
+    dn_store_stats after = stats(st);
+    assert_int_equal(after.errors, before.errors);
+    assert_true(after.reconnects > before.reconnects);
+  }
+  /* A fresh, empty server: a get is a miss, a set works. */
+  assert_int_equal(dn_test_server_restart(&srv), 0);
+  assert_value(st, S("before"), NULL);
+  assert_int_equal(put(st, S("after"), "back", 0, DN_STORE_SET), 0);
+  assert_value(st, S("after"), "back");
+  dn_store_free(st);
+  dn_test_server_stop(&srv);
+}
+
 /* ---- out of memory
  * ---------------------------------------------------------------------
  */
@@ -1126,6 +1281,8 @@ int main(void) {
       BOTH(test_many_threads_share_a_pool),
       BOTH(test_server_stop_and_restart),
       BOTH(test_server_hangs),
+      BOTH(test_idle_connections_closed_by_the_server),
+      BOTH(test_restart_while_idle_costs_nothing),
       BOTH(test_out_of_memory),
       MC(test_ketama_placement),
       MC(test_one_server_down),
