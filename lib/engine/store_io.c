@@ -3,6 +3,7 @@
  * versions (checking them, snapshotting them after a render, creating the
  * first one), and shell and view records.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,9 +59,93 @@ static int key_add_variant(dn__key *k, const dn_slice *vary, size_t n,
   return dn__buf_append(&k->b, hex, 17);
 }
 
+/* ---- store outages --------------------------------------------------------
+ * While a store is down every request fails several store operations, and
+ * one log line each would flood the log (thousands a second). So an outage
+ * (DN_ESTORE, DN_ETIMEDOUT) is logged twice per engine: at its first
+ * failure, and at the first store operation that succeeds after it, with
+ * how long it lasted and how many operations failed meanwhile. Other
+ * errors (a value too big, out of memory) concern one request and are
+ * logged each time, as before.
+ *
+ * The state is kept here, in a small table keyed by engine id (ids start
+ * at 1; 0 is a free slot) under one mutex. The success path only reads an
+ * atomic count of open outages, so it costs nothing while the store is
+ * well. An engine freed during an outage leaves its slot behind; when the
+ * table is full, the oldest slot is taken over.
+ */
+#define OUTAGE_SLOTS 16
+
+typedef struct outage {
+  uint64_t engine;
+  uint64_t since_ms;
+  uint64_t failed;
+} outage;
+
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static outage outages[OUTAGE_SLOTS];
+static atomic_uint outages_open;
+
+/* Notes one failure of e's store; returns 1 when it starts an outage. */
+static int outage_note(dn_engine *e, uint64_t now) {
+  int started = 0;
+  pthread_mutex_lock(&outage_mu);
+  outage *o = NULL, *oldest = &outages[0];
+  for (size_t i = 0; !o && i < OUTAGE_SLOTS; i++)
+    if (outages[i].engine == e->id)
+      o = &outages[i];
+  for (size_t i = 0; !o && i < OUTAGE_SLOTS; i++)
+    if (outages[i].since_ms < oldest->since_ms || !outages[i].engine)
+      oldest = &outages[i];
+  if (!o) {
+    o = oldest;
+    if (!o->engine)
+      atomic_fetch_add_explicit(&outages_open, 1, memory_order_relaxed);
+    *o = (outage){e->id, now, 0};
+    started = 1;
+  }
+  o->failed++;
+  pthread_mutex_unlock(&outage_mu);
+  return started;
+}
+
+/* A store operation of e succeeded: ends its outage, if any, and logs it. */
+static void store_ok(dn_engine *e) {
+  if (!atomic_load_explicit(&outages_open, memory_order_relaxed))
+    return;
+  outage o = {0, 0, 0};
+  pthread_mutex_lock(&outage_mu);
+  for (size_t i = 0; !o.engine && i < OUTAGE_SLOTS; i++)
+    if (outages[i].engine == e->id) {
+      o = outages[i];
+      outages[i] = (outage){0, 0, 0};
+      atomic_fetch_sub_explicit(&outages_open, 1, memory_order_relaxed);
+    }
+  pthread_mutex_unlock(&outage_mu);
+  if (!o.engine)
+    return;
+  uint64_t now = dn__engine_now(e);
+  uint64_t ms = now > o.since_ms ? now - o.since_ms : 0;
+  dn__engine_log(e, DN_LOG_WARN,
+                 "store %s back after %llu.%llu s; %llu operations failed "
+                 "meanwhile",
+                 dn_store_name(e->store), (unsigned long long)(ms / 1000),
+                 (unsigned long long)(ms % 1000 / 100),
+                 (unsigned long long)o.failed);
+}
+
 void dn__store_failed(dn_engine *e, int rc, const char *what) {
   atomic_fetch_add_explicit(&e->st.store_errors, 1, memory_order_relaxed);
-  dn__engine_log(e, DN_LOG_WARN, "store %s failed: %s", what, dn_strerror(rc));
+  if (rc != DN_ESTORE && rc != DN_ETIMEDOUT) {
+    dn__engine_log(e, DN_LOG_WARN, "store %s failed: %s", what,
+                   dn_strerror(rc));
+    return;
+  }
+  if (outage_note(e, dn__engine_now(e)))
+    dn__engine_log(e, DN_LOG_WARN,
+                   "store %s unreachable: %s failed: %s; further failures "
+                   "are counted until it is back",
+                   dn_store_name(e->store), what, dn_strerror(rc));
 }
 
 /* ---- prefetching ----------------------------------------------------------
@@ -276,6 +361,8 @@ int dn__tags_current(dn__getctx *c, const dn__tagver *tags, size_t n) {
     dn__store_failed(e, rc, "read of tag versions");
     goto out;
   }
+  if (nrest)
+    store_ok(e);
   current = TAGS_CURRENT;
   uint64_t now = 0;
   for (size_t i = 0; i < n && current != TAGS_STALE; i++) {
@@ -396,6 +483,7 @@ int dn__read_record(dn__getctx *c, dn__key *k, int is_view, dn_blob **out,
     dn__store_failed(c->e, rc, "read");
     return 0;
   }
+  store_ok(c->e);
   if (!b)
     return 0;
   const dn_slice *vary;
@@ -488,7 +576,9 @@ int dn__store_record(dn__getctx *c, char kind, const char *uri, size_t len,
                        DN_STORE_SET);
   if (rc)
     dn__store_failed(c->e, rc, "write");
-  else if (!nvary)
+  else
+    store_ok(c->e);
+  if (!rc && !nvary)
     dn__remember_tags(c->e, dn__key_slice(&k), tags, ntags, valid_seq);
   dn__buf_free(&k.b);
   return rc;

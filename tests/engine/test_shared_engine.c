@@ -44,6 +44,19 @@ static int r_page(dn_render *r, void *ud) {
   return dn_render_write_str(r, counters->data);
 }
 
+/* Log lines about the store ("store ..."), counted by count_log, which
+ * engine_for installs when log_lines is set. */
+static int *log_lines;
+
+static void count_log(void *ud, int level, const char *msg) {
+  (void)ud;
+  (void)level;
+  if (log_lines && strncmp(msg, "store ", 6) == 0) {
+    ++*log_lines;
+    print_message("log: %s\n", msg);
+  }
+}
+
 /* An engine over a fresh connection to the fixture's server. */
 static dn_engine *engine_for(fixture *f, dn_store **store, uint64_t lease) {
   dn_store_shared_options o;
@@ -59,6 +72,7 @@ static dn_engine *engine_for(fixture *f, dn_store **store, uint64_t lease) {
   dn_engine_options_init(&eo);
   eo.store = *store;
   eo.lease_ms = lease;
+  eo.log = count_log;
   dn_engine *e = NULL;
   if (dn_engine_new(&eo, &e) ||
       dn_engine_register(e, "app://self/page", "page", r_page, NULL)) {
@@ -297,6 +311,40 @@ static void test_engine_serves_through_a_dead_store(void **state) {
   dn_store_free(st);
 }
 
+/* An outage in which every request fails store operations writes two
+ * lines: one when it starts, one when the store is back, with the count. */
+static void test_outage_is_logged_twice(void **state) {
+  fixture *f = *state;
+  int lines = 0;
+  log_lines = &lines;
+  dn_store *st;
+  dn_engine *e = engine_for(f, &st, 200);
+  assert_non_null(e);
+  char body[32];
+  assert_int_equal(get_body(e, body, sizeof body, NULL), 0);
+  dn_test_server_kill(&f->server);
+  dn_engine_stats before, after;
+  dn_engine_stats_get(e, &before);
+  for (int i = 0; i < 8; i++) /* each renders, in 200 ms */
+    assert_int_equal(get_body(e, body, sizeof body, NULL), 0);
+  dn_engine_stats_get(e, &after);
+  assert_true(after.store_errors - before.store_errors >= 8);
+  assert_int_equal(lines, 1);
+  assert_int_equal(dn_test_server_restart(&f->server), 0);
+  int cached = 0;
+  for (int i = 0; i < 60 && !cached; i++) {
+    dn_get_info info;
+    assert_int_equal(get_body(e, body, sizeof body, &info), 0);
+    cached = info.source == DN_SOURCE_HIT;
+    usleep(100 * 1000);
+  }
+  assert_true(cached);
+  assert_int_equal(lines, 2);
+  log_lines = NULL;
+  dn_engine_free(e);
+  dn_store_free(st);
+}
+
 int main(void) {
   counters = mmap(NULL, sizeof *counters, PROT_READ | PROT_WRITE,
                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -311,6 +359,7 @@ int main(void) {
       BOTH(test_dead_lease_holder_delays_others_briefly),
       BOTH(test_soft_purge_serves_stale_while_another_process_renders),
       BOTH(test_engine_serves_through_a_dead_store),
+      BOTH(test_outage_is_logged_twice),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
