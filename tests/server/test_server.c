@@ -679,8 +679,41 @@ static void test_server_options_from_older_and_newer_programs(void **state) {
   dn_engine_free(e);
 }
 
+/* A handler reads its query through the public API: the first value,
+ * percent-decoded with '+' as a space; absent, too long or malformed
+ * values are told apart and leave out untouched. */
+static void test_request_param(void **state) {
+  (void)state;
+  static const char q[] = "city=new+york&x=%41%42&city=paris&bad=%4&e=";
+  dn_server_request r;
+  memset(&r, 0, sizeof r);
+  r.query = (dn_slice){q, sizeof q - 1};
+  char out[16];
+  size_t len = 99;
+  assert_int_equal(dn_server_request_param(&r, "city", out, sizeof out, &len),
+                   0);
+  assert_string_equal(out, "new york");
+  assert_int_equal(len, 8);
+  assert_int_equal(dn_server_request_param(&r, "x", out, sizeof out, NULL), 0);
+  assert_string_equal(out, "AB");
+  assert_int_equal(dn_server_request_param(&r, "e", out, sizeof out, &len), 0);
+  assert_string_equal(out, "");
+  assert_int_equal(len, 0);
+  strcpy(out, "kept");
+  assert_int_equal(dn_server_request_param(&r, "none", out, sizeof out, NULL),
+                   DN_ENOTFOUND);
+  assert_int_equal(dn_server_request_param(&r, "bad", out, sizeof out, NULL),
+                   DN_EURI);
+  assert_int_equal(dn_server_request_param(&r, "city", out, 8, NULL),
+                   DN_ETOOBIG); /* "new york" and its NUL need 9 */
+  assert_string_equal(out, "kept");
+  assert_int_equal(dn_server_request_param(NULL, "city", out, 8, NULL),
+                   DN_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_request_param),
       BOTH(test_news_etag_304_412),
       BOTH(test_purge_tag_renders_only_weather),
       BOTH(test_put_updates_and_purges),
