@@ -55,7 +55,7 @@ typedef struct dn_origin_options {
   uint32_t first_byte_timeout_ms; /* until the status line; default 15000 */
   uint32_t total_timeout_ms;      /* default 30000 */
   /* Responses larger than this are served but never stored (default
-   * 8 MiB); eight times larger are refused (502). */
+   * 8 MiB); twice as large are refused (502). */
   size_t max_body_bytes;
   /* At most this many ESI includes in one response (default 256). */
   size_t max_includes;
